@@ -1,0 +1,190 @@
+import { z } from 'zod';
+import { listModels } from '../src/catalog/index.js';
+import { ASSET_KINDS } from '../src/domain.js';
+import type { Message } from './context.js';
+import { componentId, defineCommand, type ComponentHandler } from './define.js';
+import { cancelButton, modelName } from './render.js';
+
+const when = (ms: number | null) => (ms === null ? 'never' : `${new Date(ms).toISOString().replace('T', ' ').slice(0, 16)} UTC`);
+
+export const KEY_FORM = 'keyform';
+
+/** The modal that receives the key: the only place a user types it. */
+export const keyForm = {
+  id: KEY_FORM,
+  title: 'Register your fal key',
+  fields: [
+    {
+      id: 'key',
+      label: 'fal API key',
+      style: 'short' as const,
+      required: true,
+      minLength: 16,
+      maxLength: 256,
+      placeholder: 'From fal.ai → Dashboard → Keys',
+    },
+  ],
+};
+
+const keyDmMessage: Message = {
+  text:
+    'Register your fal key here, privately. Press the button and paste the key into the form: it is checked with fal, ' +
+    'stored encrypted, and only its last four characters are ever shown.',
+  buttons: [[{ kind: 'action', id: componentId('keyopen'), label: 'Set fal key', style: 'primary' }]],
+};
+
+export const key = defineCommand({
+  name: 'key',
+  description: 'Register, check or remove your fal key (use it in a DM with the bot)',
+  dm: true,
+  subcommands: [
+    { name: 'set', description: 'Register your fal key (opens a private form)', options: [] },
+    { name: 'status', description: 'Show which key is registered and when it was last used', options: [] },
+    { name: 'remove', description: 'Forget your fal key', options: [] },
+  ],
+  input: z.object({ subcommand: z.enum(['set', 'status', 'remove']) }),
+  async run(ctx, input, services) {
+    switch (input.subcommand) {
+      case 'set':
+        if (!ctx.isDirectMessage) {
+          await ctx.reply({
+            text: 'Keys are registered in a direct message with me, never in a channel. Press the button and I will message you.',
+            buttons: [[{ kind: 'action', id: componentId('keydm'), label: 'Register in DM', style: 'primary' }]],
+            private: true,
+          });
+          return;
+        }
+        await ctx.openForm(keyForm);
+        return;
+      case 'status': {
+        const status = services.keys.status(ctx.user);
+        await ctx.reply({
+          text: status
+            ? `Your fal key ${status.hint} is registered (checked with fal ${when(status.validatedAt)}, last used ${when(status.lastUsedAt)}).`
+            : 'You have no fal key registered. Use `/key set` in a direct message with me.',
+          private: true,
+        });
+        return;
+      }
+      case 'remove': {
+        const removed = services.keys.remove(ctx.user);
+        await ctx.reply({
+          text: removed ? 'Your fal key is removed. New generations need a key again.' : 'You had no fal key registered.',
+          private: true,
+        });
+        return;
+      }
+    }
+  },
+});
+
+export const keyComponents: ComponentHandler[] = [
+  {
+    name: 'keydm',
+    async run(ctx) {
+      await ctx.sendDirectMessage(keyDmMessage);
+      await ctx.reply({ text: 'I sent you a direct message.', private: true });
+    },
+  },
+  {
+    name: 'keyopen',
+    async run(ctx) {
+      await ctx.openForm(keyForm);
+    },
+  },
+  {
+    name: KEY_FORM,
+    async run(ctx, _args, services, values) {
+      await ctx.defer({ private: true });
+      const status = await services.keys.register(ctx.user, values?.key ?? '');
+      await ctx.reply({ text: `Saved. Your fal key ${status.hint} works and is stored encrypted.`, private: true });
+    },
+  },
+];
+
+export const jobs = defineCommand({
+  name: 'jobs',
+  description: 'Your queued and running generations, with Cancel buttons',
+  dm: true,
+  input: z.object({}),
+  async run(ctx, _input, services) {
+    const active = services.generation.activeJobs(ctx.user);
+    if (active.length === 0) {
+      await ctx.reply({ text: 'You have no generations in progress.', private: true });
+      return;
+    }
+    await ctx.reply({
+      text: `Your generations in progress (${active.length}/${services.maxActiveJobsPerUser}):`,
+      cards: active.map((job) => ({
+        title: job.prompt.slice(0, 250),
+        fields: [
+          { name: 'Model', value: modelName(job.modelId), inline: true },
+          { name: 'Status', value: job.status, inline: true },
+        ],
+      })),
+      buttons: active.slice(0, 5).map((job) => [cancelButton(job.id)]),
+      private: true,
+    });
+  },
+});
+
+export const cancelComponent: ComponentHandler = {
+  name: 'cancel',
+  async run(ctx, [jobId], services) {
+    await ctx.defer({ private: true });
+    const job = await services.generation.cancel(jobId ?? '', ctx.user);
+    await ctx.reply({ text: `Cancelling **${job.prompt.slice(0, 150)}**…`, private: true });
+  },
+};
+
+export const models = defineCommand({
+  name: 'models',
+  description: 'The models you can use, with their inputs and prices',
+  dm: true,
+  options: [{ name: 'kind', description: 'Only image or video models', type: 'string', choices: ASSET_KINDS.map((kind) => ({ name: kind, value: kind })) }],
+  input: z.object({ kind: z.enum(ASSET_KINDS).optional() }),
+  async run(ctx, input) {
+    const found = listModels(input.kind ? { kind: input.kind } : {});
+    await ctx.reply({
+      cards: found.slice(0, 10).map((model) => {
+        const inputs = Object.entries(model.buckets).map(([bucket, spec]) => `${bucket} (${spec.required ? 'required' : 'optional'}, up to ${spec.max})`);
+        return {
+          title: `${model.name} — ${model.mode}`,
+          description: model.description,
+          fields: [
+            { name: 'Use', value: `model:${model.aliases[0] ?? model.id}`, inline: true },
+            { name: 'Price', value: model.priceHint, inline: true },
+            ...(inputs.length ? [{ name: 'Attachments', value: inputs.join(', ') }] : []),
+            ...(model.sizeChoices.length ? [{ name: 'Sizes', value: model.sizeChoices.join(', ') }] : []),
+          ],
+          footer: model.id,
+        };
+      }),
+      private: true,
+    });
+  },
+});
+
+export const help = defineCommand({
+  name: 'help',
+  description: 'How Atelier works and how your key is kept',
+  dm: true,
+  input: z.object({}),
+  async run(ctx, _input, services) {
+    const maxMiB = Math.round(services.maxInputBytes / (1024 * 1024));
+    await ctx.reply({
+      text: [
+        '**Atelier** generates images and videos with fal.ai, using your own fal key.',
+        '',
+        '**Your key.** Register it with `/key set` in a direct message with me. It is checked with fal, encrypted (AES-256-GCM) before it is stored, decrypted only by the worker at the moment it calls fal, and never shown again: only its last four characters. `/key status` shows it, `/key remove` forgets it.',
+        '',
+        '**Create.** `/imagine prompt:…` makes images; attach up to three images to edit or use them as references. `/animate prompt:…` makes a video, optionally from a first and last frame. Options: `model`, `size`, `seed`, `count`, `params` (extra model settings as `key=value`), `private`. `/models` lists models, their inputs and prices.',
+        '',
+        `**Limits.** Attachments up to ${maxMiB} MiB; ${services.maxActiveJobsPerUser} generations in progress at once (\`/jobs\` shows and cancels them).`,
+        '',
+        '**Results** are saved by Atelier (fal links expire) and posted with a share link. `/gallery` shows your history; you can delete any of your results, which removes the file and its link.',
+      ].join('\n'),
+      private: true,
+    });
+  },
+});

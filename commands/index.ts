@@ -1,0 +1,82 @@
+import { z } from 'zod';
+import { AppError, toAppError } from '../src/errors.js';
+import type { Logger } from '../src/logger.js';
+import { cancelComponent, help, jobs, key, keyComponents, models } from './account.js';
+import type { CommandContext } from './context.js';
+import { parseComponentId, type CommandDefinition, type ComponentHandler, type Services } from './define.js';
+import { animate, imagine } from './generate.js';
+import { gallery, galleryComponents } from './gallery.js';
+import { errorReply } from './render.js';
+
+export type { Attachment, Button, Card, CommandContext, FormSpec, Message } from './context.js';
+export type { CommandDefinition, CommandOption, ComponentHandler, Services } from './define.js';
+export { componentId, parseComponentId } from './define.js';
+export { deliveryMessage, progressMessage, queuedMessage } from './render.js';
+
+/** Every slash command, as data: adapters register and route from this list. */
+export const COMMANDS = [imagine, animate, gallery, key, jobs, models, help] as const satisfies readonly CommandDefinition[];
+
+export const COMPONENTS: readonly ComponentHandler[] = [...keyComponents, cancelComponent, ...galleryComponents];
+
+const commandsByName = new Map<string, CommandDefinition>(COMMANDS.map((command) => [command.name, command as CommandDefinition]));
+const componentsByName = new Map(COMPONENTS.map((component) => [component.name, component]));
+
+export function findCommand(name: string): CommandDefinition | undefined {
+  return commandsByName.get(name);
+}
+
+/**
+ * The one error handler: whatever a command throws becomes a private reply in the user's words
+ * (never a stack or an object dump); unexpected errors are logged with their details.
+ */
+async function answerError(ctx: CommandContext, error: unknown, logger: Logger, what: string): Promise<void> {
+  const appError = toAppError(error);
+  if (appError.code === 'INTERNAL') logger.error({ err: error, what, user: ctx.user.platformUserId }, 'command failed');
+  else logger.info({ code: appError.code, what }, 'request refused');
+  try {
+    await ctx.reply(errorReply(appError));
+  } catch (replyError) {
+    logger.warn({ err: replyError, what }, 'could not send the error reply');
+  }
+}
+
+function invalidOptions(error: z.ZodError): AppError {
+  const [issue] = error.issues;
+  const field = issue?.path.join('.') || 'options';
+  const reason = `${field}: ${issue?.message ?? 'invalid value'}`;
+  return new AppError('INVALID_PARAMS', reason, { field, reason });
+}
+
+/** Runs a slash command with the raw options the adapter collected. */
+export async function runCommand(name: string, rawOptions: Record<string, unknown>, ctx: CommandContext, services: Services, logger: Logger): Promise<void> {
+  const command = findCommand(name);
+  try {
+    if (!command) throw new AppError('NOT_FOUND', `unknown command ${name}`, { reason: 'I do not know that command. Try /help.' });
+    if (ctx.isDirectMessage && !command.dm) {
+      throw new AppError('NOT_ALLOWED', 'not in DMs', { reason: 'That command works in a server channel, not in a direct message.' });
+    }
+    const parsed = command.input.safeParse(rawOptions);
+    if (!parsed.success) throw invalidOptions(parsed.error);
+    await command.run(ctx, parsed.data, services);
+  } catch (error) {
+    await answerError(ctx, error, logger, `/${name}`);
+  }
+}
+
+/** Runs a button press or form submission by its custom id. */
+export async function runComponent(
+  customId: string,
+  ctx: CommandContext,
+  services: Services,
+  logger: Logger,
+  formValues?: Record<string, string>,
+): Promise<void> {
+  const { handler, args } = parseComponentId(customId);
+  try {
+    const component = componentsByName.get(handler);
+    if (!component) throw new AppError('NOT_FOUND', `unknown component ${handler}`, { reason: 'That button no longer works.' });
+    await component.run(ctx, args, services, formValues);
+  } catch (error) {
+    await answerError(ctx, error, logger, `component ${handler}`);
+  }
+}

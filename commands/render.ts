@@ -1,0 +1,101 @@
+import { getModel } from '../src/catalog/index.js';
+import type { Job } from '../src/db/index.js';
+import { userMessage } from '../src/errors.js';
+import type { DeliveredAsset, Delivery } from '../src/jobs/deliver.js';
+import type { GenerateProgress } from '../src/jobs/types.js';
+import type { Button, Card, Message } from './context.js';
+import { componentId } from './define.js';
+
+/** Platform-neutral renderings shared by every adapter, so both platforms say the same things. */
+
+const clip = (text: string, max: number) => (text.length > max ? `${text.slice(0, max - 1).trimEnd()}…` : text);
+const seconds = (ms: number) => `${(Math.round(ms / 100) / 10).toFixed(1)} s`;
+export const modelName = (modelId: string) => getModel(modelId)?.name ?? modelId;
+
+export function queuedMessage(job: Job, position: number): Message {
+  const where = position > 0 ? ` (position ${position + 1} in line)` : '';
+  return { text: `Queued${where}: **${clip(job.prompt, 200)}** with ${modelName(job.modelId)}.`, buttons: [[cancelButton(job.id)]] };
+}
+
+export function progressMessage(job: Job, progress: GenerateProgress): Message {
+  const prompt = `**${clip(job.prompt, 200)}** with ${modelName(job.modelId)}`;
+  switch (progress.stage) {
+    case 'uploading':
+      return { text: `Uploading your images for ${prompt}…`, buttons: [[cancelButton(job.id)]] };
+    case 'submitted':
+    case 'in_queue':
+      return {
+        text: `Waiting at fal${progress.queuePosition !== undefined ? ` (position ${progress.queuePosition + 1})` : ''}: ${prompt}`,
+        buttons: [[cancelButton(job.id)]],
+      };
+    case 'running': {
+      const lastLog = progress.logs?.at(-1);
+      return { text: `Generating ${prompt}…${lastLog ? `\n> ${clip(lastLog, 180)}` : ''}`, buttons: [[cancelButton(job.id)]] };
+    }
+    case 'saving':
+      return { text: `Saving your result: ${prompt}…` };
+    case 'save_delayed':
+      return { text: `Your result for ${prompt} is ready but saving it is taking longer than usual. It will be posted as soon as it is saved.` };
+  }
+}
+
+export function cancelButton(jobId: string): Button {
+  return { kind: 'action', id: componentId('cancel', jobId), label: 'Cancel', style: 'secondary' };
+}
+
+function assetCard(job: Job, asset: DeliveredAsset, index: number, total: number): Card {
+  const fields = [{ name: 'Model', value: modelName(job.modelId), inline: true }];
+  if (asset.seed !== null) fields.push({ name: 'Seed', value: String(asset.seed), inline: true });
+  const taken = job.startedAt !== null && job.finishedAt !== null ? job.finishedAt - job.startedAt : null;
+  if (taken !== null) fields.push({ name: 'Time taken', value: seconds(taken), inline: true });
+  if (asset.durationSeconds !== null) fields.push({ name: 'Duration', value: `${asset.durationSeconds} s`, inline: true });
+  return {
+    title: clip(job.prompt, 250) + (total > 1 ? ` (${index + 1}/${total})` : ''),
+    url: asset.shareUrl,
+    ...(asset.kind === 'image' ? { imageUrl: asset.mediaUrl } : {}),
+    fields,
+    ...(asset.nsfw ? { spoiler: true } : {}),
+  };
+}
+
+/** The result post: a card per output, a share link and the follow-up buttons. */
+export function resultMessage(delivery: Extract<Delivery, { status: 'succeeded' }>): Message {
+  const { job, assets } = delivery;
+  const buttons: Button[][] = assets.map((asset, index) => [
+    { kind: 'link', url: asset.shareUrl, label: assets.length > 1 ? `Open ${index + 1}` : 'Open share page' },
+    { kind: 'action', id: componentId('rerun', job.id), label: 'Rerun', style: 'secondary' },
+    ...(asset.kind === 'image' ? [{ kind: 'action' as const, id: componentId('vary', asset.id), label: 'Vary', style: 'secondary' as const }] : []),
+    { kind: 'action', id: componentId('delete', asset.id), label: 'Delete', style: 'danger' },
+  ]);
+  // Chat clients unfurl a share link into a playable video; cards cannot embed one.
+  const videoLinks = assets.filter((asset) => asset.kind === 'video').map((asset) => asset.shareUrl);
+  return {
+    ...(videoLinks.length ? { text: videoLinks.join('\n') } : {}),
+    cards: assets.map((asset, index) => assetCard(job, asset, index, assets.length)),
+    buttons: buttons.slice(0, 5),
+    private: job.private,
+  };
+}
+
+export function failureMessage(delivery: Extract<Delivery, { status: 'failed' }>): Message {
+  return { text: `Your generation **${clip(delivery.job.prompt, 150)}** did not work. ${userMessage(delivery.error)}`, private: true };
+}
+
+export function cancelledMessage(job: Job): Message {
+  return { text: `Cancelled: **${clip(job.prompt, 150)}**.`, private: job.private };
+}
+
+export function deliveryMessage(delivery: Delivery): Message {
+  switch (delivery.status) {
+    case 'succeeded':
+      return resultMessage(delivery);
+    case 'failed':
+      return failureMessage(delivery);
+    case 'cancelled':
+      return cancelledMessage(delivery.job);
+  }
+}
+
+export function errorReply(error: unknown): Message {
+  return { text: userMessage(error), private: true };
+}

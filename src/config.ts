@@ -1,0 +1,152 @@
+import { z } from 'zod';
+
+/**
+ * The one place that reads the environment. Everything else receives a parsed `Config`.
+ * Parsing fails fast with one line per bad variable, naming the variable and what it expects.
+ */
+
+const MiB = 1024 * 1024;
+
+const emptyAsUndefined = (value: unknown) => (value === '' ? undefined : value);
+
+const optionalString = z.preprocess(emptyAsUndefined, z.string().optional());
+const optionalUrl = z.preprocess(
+  emptyAsUndefined,
+  z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
+);
+
+const booleanFlag = (fallback: boolean) =>
+  z.preprocess(
+    emptyAsUndefined,
+    z
+      .enum(['true', 'false', '1', '0', 'yes', 'no'], { error: 'must be true or false' })
+      .optional()
+      .transform((value) => (value === undefined ? fallback : ['true', '1', 'yes'].includes(value))),
+  );
+
+const positiveInt = (fallback: number) =>
+  z.preprocess(emptyAsUndefined, z.coerce.number().int().positive().default(fallback));
+
+/** Accepts plain bytes or a size with a unit: 26214400, 25MiB, 25MB, 512k. */
+const byteSize = (fallback: number) =>
+  z.preprocess(
+    emptyAsUndefined,
+    z
+      .string()
+      .regex(/^\s*\d+(\.\d+)?\s*([kmg]i?b?|b)?\s*$/i, 'must be a size such as 26214400 or 25MiB')
+      .transform((text) => {
+        const match = /^\s*(\d+(?:\.\d+)?)\s*([kmg])?/i.exec(text);
+        const unit = match?.[2]?.toLowerCase();
+        const scale = unit === 'k' ? 1024 : unit === 'm' ? MiB : unit === 'g' ? 1024 * MiB : 1;
+        return Math.floor(Number(match?.[1] ?? 0) * scale);
+      })
+      .default(fallback),
+  );
+
+const envSchema = z
+  .object({
+    NODE_ENV: z.preprocess(emptyAsUndefined, z.enum(['development', 'production', 'test']).default('development')),
+    PORT: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(0).max(65535).default(3000)),
+    PUBLIC_URL: optionalUrl,
+    REDIS_URL: z.preprocess(
+      emptyAsUndefined,
+      z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' }).default('redis://127.0.0.1:6379'),
+    ),
+    QUEUE_PREFIX: z.preprocess(
+      emptyAsUndefined,
+      z
+        .string()
+        .regex(/^[A-Za-z0-9_{}.-]+$/, 'may use letters, digits, _ . - and {} (for a Redis Cluster hash tag)')
+        .default('atelier'),
+    ),
+    DATABASE_PATH: z.preprocess(emptyAsUndefined, z.string().default('./data/atelier.db')),
+    STORAGE_DRIVER: z.preprocess(emptyAsUndefined, z.enum(['local', 's3']).default('local')),
+    STORAGE_DIR: z.preprocess(emptyAsUndefined, z.string().default('./data/media')),
+    S3_BUCKET: optionalString,
+    S3_REGION: optionalString,
+    S3_ENDPOINT: optionalUrl,
+    S3_FORCE_PATH_STYLE: booleanFlag(false),
+    S3_PUBLIC_URL: optionalUrl,
+    KEY_ENCRYPTION_SECRET: optionalString,
+    FAL_PROXY_URL: optionalUrl,
+    WORKER_CONCURRENCY: positiveInt(20),
+    MAX_ACTIVE_JOBS_PER_USER: positiveInt(3),
+    MAX_INPUT_BYTES: byteSize(25 * MiB),
+    LOG_LEVEL: z.preprocess(
+      emptyAsUndefined,
+      z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    ),
+  })
+  .superRefine((env, ctx) => {
+    if (env.STORAGE_DRIVER === 's3' && !env.S3_BUCKET) {
+      ctx.addIssue({ code: 'custom', path: ['S3_BUCKET'], message: 'is required when STORAGE_DRIVER=s3' });
+    }
+  });
+
+export type Config = ReturnType<typeof toConfig>;
+
+function toConfig(env: z.output<typeof envSchema>) {
+  const publicUrl = (env.PUBLIC_URL ?? `http://localhost:${env.PORT}`).replace(/\/+$/, '');
+  const dataDir = dirnameOf(env.DATABASE_PATH);
+  return {
+    env: env.NODE_ENV,
+    port: env.PORT,
+    publicUrl,
+    redisUrl: env.REDIS_URL,
+    queuePrefix: env.QUEUE_PREFIX,
+    databasePath: env.DATABASE_PATH,
+    /** Where generated secrets live: next to the database. */
+    dataDir,
+    storage:
+      env.STORAGE_DRIVER === 's3'
+        ? ({
+            driver: 's3',
+            bucket: env.S3_BUCKET ?? '',
+            region: env.S3_REGION ?? 'us-east-1',
+            endpoint: env.S3_ENDPOINT,
+            forcePathStyle: env.S3_FORCE_PATH_STYLE,
+            publicUrl: env.S3_PUBLIC_URL?.replace(/\/+$/, ''),
+          } as const)
+        : ({ driver: 'local', dir: env.STORAGE_DIR } as const),
+    keyEncryptionSecret: env.KEY_ENCRYPTION_SECRET,
+    falProxyUrl: env.FAL_PROXY_URL,
+    workerConcurrency: env.WORKER_CONCURRENCY,
+    maxActiveJobsPerUser: env.MAX_ACTIVE_JOBS_PER_USER,
+    maxInputBytes: env.MAX_INPUT_BYTES,
+    logLevel: env.LOG_LEVEL,
+  };
+}
+
+export type StorageConfig = Config['storage'];
+
+function dirnameOf(path: string): string {
+  const cut = path.replace(/\\/g, '/').lastIndexOf('/');
+  return cut <= 0 ? (cut === 0 ? '/' : '.') : path.slice(0, cut);
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((line) => `  - ${line}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parses the environment once. Throws `ConfigError` listing every bad variable. */
+export function loadConfig(source: Record<string, string | undefined> = process.env): Config {
+  const parsed = envSchema.safeParse(source);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => {
+        const name = issue.path.join('.') || 'environment';
+        const value = typeof issue.path[0] === 'string' ? source[issue.path[0]] : undefined;
+        const shown = value === undefined ? '' : ` (got ${JSON.stringify(redactValue(name, value))})`;
+        return `${name} ${issue.message}${shown}`;
+      }),
+    );
+  }
+  return toConfig(parsed.data);
+}
+
+function redactValue(name: string, value: string): string {
+  return /SECRET|TOKEN|KEY|PASSWORD/i.test(name) ? '[redacted]' : value;
+}

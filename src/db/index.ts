@@ -1,0 +1,36 @@
+import type { Database } from 'better-sqlite3';
+import { AssetRepository } from './assets.js';
+import { JobRepository } from './jobs.js';
+import { FalKeyRepository } from './keys.js';
+import { UserRepository } from './users.js';
+
+export { openDatabase, type Database, type OpenDatabaseOptions } from './database.js';
+export { applyMigrations, appliedMigrations, MIGRATIONS, MigrationError, type AppliedMigration, type Migration } from './migrations.js';
+export { UserRepository, toUser } from './users.js';
+export { FalKeyRepository, toFalKey } from './keys.js';
+export { JobRepository, toJob } from './jobs.js';
+export { AssetRepository, GALLERY_MAX_LIMIT, InvalidCursorError, newShareId, toAsset, toFtsTerms } from './assets.js';
+export type * from './types.js';
+
+export interface Repositories {
+  users: UserRepository;
+  keys: FalKeyRepository;
+  jobs: JobRepository;
+  assets: AssetRepository;
+}
+
+export interface RepositoryOptions {
+  /** The clock for default creation times; tests pass a fixed one. */
+  now?: () => number;
+}
+
+/** Prepares every statement once for this connection; keep the result for the life of the connection. */
+export function createRepositories(db: Database, options: RepositoryOptions = {}): Repositories {
+  const now = options.now ?? Date.now;
+  return {
+    users: new UserRepository(db, now),
+    keys: new FalKeyRepository(db, now),
+    jobs: new JobRepository(db, now),
+    assets: new AssetRepository(db, now),
+  };
+}

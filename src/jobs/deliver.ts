@@ -1,0 +1,167 @@
+import { Worker, type Job as BullJob } from 'bullmq';
+import { EventEmitter } from 'node:events';
+import type { Redis } from 'ioredis';
+import type { Asset, Job, Repositories } from '../db/index.js';
+import type { Platform } from '../domain.js';
+import { AppError, fromSerialized } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { MetricsRegistry } from '../metrics.js';
+import type { StorageDriver } from '../storage/types.js';
+import { DELIVER_QUEUE } from './queues.js';
+import type { DeliverJobData, GenerateProgress } from './types.js';
+
+/** A stored output as a chat message shows it: with our share page and media URLs, never fal's. */
+export interface DeliveredAsset extends Asset {
+  shareUrl: string;
+  mediaUrl: string;
+}
+
+export type Delivery =
+  | { status: 'succeeded'; job: Job; assets: DeliveredAsset[] }
+  | { status: 'failed'; job: Job; error: AppError }
+  | { status: 'cancelled'; job: Job };
+
+/** Implemented by each platform adapter: posts the result where it was asked. */
+export interface Deliverer {
+  deliver(delivery: Delivery): Promise<void>;
+}
+
+export interface PipelineEventMap {
+  progress: [job: Job, progress: GenerateProgress];
+  delivered: [delivery: Delivery];
+}
+
+/** What adapters subscribe to: progress from any worker host, and outcomes once recorded. */
+export class PipelineEvents extends EventEmitter<PipelineEventMap> {}
+
+export interface LinkBuilder {
+  shareUrl(asset: Pick<Asset, 'shareId'>): string;
+  mediaUrl(asset: Pick<Asset, 'storageKey'>): string;
+}
+
+export function createLinks(publicUrl: string, storage: StorageDriver): LinkBuilder {
+  return {
+    shareUrl: (asset) => `${publicUrl}/s/${asset.shareId}`,
+    mediaUrl: (asset) => storage.publicUrl(asset.storageKey),
+  };
+}
+
+export function withLinks(asset: Asset, links: LinkBuilder): DeliveredAsset {
+  return { ...asset, shareUrl: links.shareUrl(asset), mediaUrl: links.mediaUrl(asset) };
+}
+
+export interface DeliverWorkerOptions {
+  redis: Redis;
+  prefix: string;
+  repos: Repositories;
+  links: LinkBuilder;
+  deliverers: ReadonlyMap<Platform, Deliverer>;
+  events: PipelineEvents;
+  metrics: MetricsRegistry;
+  logger: Logger;
+}
+
+/**
+ * The `deliver` worker runs in the process that owns SQLite and the chat connections: it records the
+ * outcome (assets with share ids, job status), then hands it to the adapter of the platform that asked.
+ * Recording is idempotent, so a retried delivery never duplicates rows; a result is marked delivered
+ * only after its adapter posted it, so a crash in between re-posts rather than loses it.
+ */
+export function createDeliverWorker(options: DeliverWorkerOptions) {
+  const { repos, links, logger } = options;
+  const log = logger.child({ component: 'deliver-worker' });
+
+  function record(data: DeliverJobData, job: Job): Delivery {
+    const at = Date.now();
+    const { outcome } = data;
+    if (outcome.falRequestId && !job.falRequestId) repos.jobs.setFalRequestId(job.id, outcome.falRequestId);
+    switch (outcome.status) {
+      case 'succeeded': {
+        const assets = repos.assets.recordAssets(
+          job.id,
+          outcome.assets.map((asset) => ({
+            position: asset.position,
+            kind: asset.kind,
+            storageDriver: asset.storageDriver,
+            storageKey: asset.storageKey,
+            contentType: asset.contentType,
+            bytes: asset.bytes,
+            sha256: asset.sha256,
+            width: asset.width ?? null,
+            height: asset.height ?? null,
+            durationSeconds: asset.durationSeconds ?? null,
+            seed: asset.seed ?? null,
+            inferenceMs: asset.inferenceMs ?? null,
+            nsfw: asset.nsfw,
+          })),
+        );
+        if (repos.jobs.finishJob(job.id, { status: 'succeeded', at })) {
+          options.metrics.jobsFinished.inc({ status: 'succeeded' });
+          options.metrics.rehostedBytes.inc({}, assets.reduce((sum, asset) => sum + asset.bytes, 0));
+          if (outcome.timings.falMs !== undefined) options.metrics.falLatency.observe(outcome.timings.falMs / 1000, { model: job.modelId });
+        }
+        return { status: 'succeeded', job: reload(job.id), assets: assets.map((asset) => withLinks(asset, links)) };
+      }
+      case 'failed': {
+        const error = fromSerialized(outcome.error);
+        if (repos.jobs.finishJob(job.id, { status: 'failed', errorCode: error.code, errorMessage: error.message, at })) {
+          options.metrics.jobsFinished.inc({ status: 'failed', code: error.code });
+        }
+        return { status: 'failed', job: reload(job.id), error };
+      }
+      case 'cancelled':
+        if (repos.jobs.finishJob(job.id, { status: 'cancelled', at })) options.metrics.jobsFinished.inc({ status: 'cancelled' });
+        return { status: 'cancelled', job: reload(job.id) };
+    }
+  }
+
+  function reload(jobId: string): Job {
+    const job = repos.jobs.getJob(jobId);
+    if (!job) throw new Error(`job ${jobId} vanished`);
+    return job;
+  }
+
+  async function process(bullJob: BullJob<DeliverJobData>): Promise<void> {
+    const data = bullJob.data;
+    const job = repos.jobs.getJob(data.jobId);
+    if (!job) {
+      log.warn({ jobId: data.jobId }, 'delivery for an unknown job dropped');
+      return;
+    }
+    const delivery = record(data, job);
+    if (delivery.job.deliveredAt !== null) return;
+    const deliverer = options.deliverers.get(data.platform);
+    if (!deliverer) {
+      // The platform is not connected in this process (its token is unset): the record is kept and
+      // shows in the gallery; there is nobody to post to.
+      log.warn({ jobId: job.id, platform: data.platform }, 'no deliverer for platform; result recorded only');
+    } else {
+      await deliverer.deliver(delivery);
+    }
+    repos.jobs.markDelivered(job.id, Date.now());
+    options.events.emit('delivered', delivery);
+  }
+
+  const worker = new Worker<DeliverJobData, void, 'deliver'>(DELIVER_QUEUE, process, {
+    connection: options.redis,
+    prefix: options.prefix,
+    // SQLite writes are synchronous and short; the concurrency lets slow chat APIs overlap.
+    concurrency: 8,
+    autorun: false,
+  });
+  worker.on('error', (error) => log.error({ err: error }, 'deliver worker error'));
+  worker.on('failed', (bullJob, error) => log.warn({ jobId: bullJob?.data.jobId, err: error }, 'delivery failed; will retry'));
+
+  return {
+    worker,
+    async start() {
+      void worker.run();
+      await worker.waitUntilReady();
+    },
+    async close() {
+      await worker.close();
+    },
+  };
+}
+
+export type DeliverWorker = ReturnType<typeof createDeliverWorker>;

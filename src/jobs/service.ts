@@ -1,0 +1,242 @@
+import { QueueEvents } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { buildInput, chooseModel, ModelChoiceError, type CatalogModel } from '../catalog/index.js';
+import type { Keyring } from '../crypto/keyring.js';
+import type { Job, Repositories, User } from '../db/index.js';
+import type { AssetKind, InputBucket, UserRef } from '../domain.js';
+import { AppError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { PipelineEvents } from './deliver.js';
+import { checkDeclaredInput } from './inputs.js';
+import { cancelChannel, cancelKey, GENERATE_QUEUE, type Queues } from './queues.js';
+import { keyBinding, type GenerateJobData, type GenerateProgress, type InputFileRef } from './types.js';
+
+/** A generation request as every adapter describes it, platform-neutral. */
+export interface GenerationRequest {
+  user: UserRef & { displayName?: string | undefined };
+  /** Guild or team ('' for a DM), and the channel the result goes to. */
+  workspaceId: string;
+  channelId: string;
+  kind: AssetKind;
+  prompt: string;
+  /** A catalog id or alias; omitted → the default for the kind (or the edit model when images are attached). */
+  model?: string | undefined;
+  /** Free-form `key=value` params (strings from chat are coerced by the schema). */
+  params?: Record<string, unknown> | undefined;
+  seed?: number | undefined;
+  size?: string | undefined;
+  count?: number | undefined;
+  duration?: string | undefined;
+  files?: InputFileRef[] | undefined;
+  private?: boolean | undefined;
+  /** Adapter routing data stored with the job (e.g. an interaction token), JSON-serialisable. */
+  reply?: unknown;
+}
+
+export interface EnqueuedGeneration {
+  job: Job;
+  model: CatalogModel;
+  /** Jobs ahead of this one in our queue, when known. */
+  position: number;
+}
+
+export interface GenerationServiceOptions {
+  repos: Repositories;
+  queues: Queues;
+  redis: Redis;
+  prefix: string;
+  keyring: Keyring;
+  events: PipelineEvents;
+  logger: Logger;
+  maxActiveJobsPerUser: number;
+  maxInputBytes: number;
+}
+
+/**
+ * The owner-side API the commands use: every check that can refuse a request runs here, before a job
+ * exists and before anything reaches fal.
+ */
+export class GenerationService {
+  private readonly log: Logger;
+  private queueEvents: QueueEvents | undefined;
+
+  constructor(private readonly options: GenerationServiceOptions) {
+    this.log = options.logger.child({ component: 'generation-service' });
+  }
+
+  /** Validates, checks the key and the per-user limit, records the job, and queues it. */
+  async enqueue(request: GenerationRequest): Promise<EnqueuedGeneration> {
+    const { repos } = this.options;
+    const files = request.files ?? [];
+    const model = pickModel(request.model, request.kind, files);
+    const attachments: Partial<Record<InputBucket, number>> = {};
+    for (const file of files) attachments[file.bucket] = (attachments[file.bucket] ?? 0) + 1;
+    const built = buildInput(model, {
+      prompt: request.prompt,
+      ...(request.params ? { params: request.params } : {}),
+      ...(request.seed !== undefined ? { seed: request.seed } : {}),
+      ...(request.size !== undefined ? { size: request.size } : {}),
+      ...(request.count !== undefined ? { count: request.count } : {}),
+      ...(request.duration !== undefined ? { duration: request.duration } : {}),
+      attachments,
+    });
+    if (!built.ok) {
+      const [first] = built.issues;
+      throw new AppError('INVALID_PARAMS', built.issues.map((issue) => issue.message).join('; '), {
+        reason: first?.message ?? 'invalid input',
+        ...(first?.field ? { field: first.field } : {}),
+        ...(first?.allowed ? { allowed: first.allowed } : {}),
+      });
+    }
+    for (const file of files) checkDeclaredInput(file, this.options.maxInputBytes);
+
+    const user = repos.users.upsertUser(request.user);
+    const key = repos.keys.getFalKey(user.id);
+    if (!key) throw new AppError('NO_KEY', 'no fal key registered');
+
+    const created = repos.jobs.createJobWithinLimit(
+      {
+        userId: user.id,
+        platform: request.user.platform,
+        workspaceId: request.workspaceId,
+        channelId: request.channelId,
+        kind: model.kind,
+        modelId: model.id,
+        prompt: request.prompt.trim(),
+        params: built.input,
+        reply: request.reply ?? null,
+        private: request.private ?? false,
+      },
+      this.options.maxActiveJobsPerUser,
+    );
+    if (!created.ok) {
+      throw new AppError('TOO_MANY_JOBS', `user has ${created.active} active jobs`, { limit: this.options.maxActiveJobsPerUser });
+    }
+    const job = created.job;
+    const data: GenerateJobData = {
+      jobId: job.id,
+      ownerId: user.id,
+      platform: job.platform,
+      modelId: model.id,
+      kind: model.kind,
+      input: built.input,
+      fileFields: built.fileFields,
+      files,
+      encryptedKey: this.reencryptIfRotated(user, key.ciphertext).toString('base64'),
+    };
+    try {
+      await this.options.queues.generate.add('generate', data, { jobId: job.id });
+    } catch (error) {
+      repos.jobs.finishJob(job.id, { status: 'failed', errorCode: 'INTERNAL', errorMessage: 'could not queue the job', at: Date.now() });
+      throw new AppError('INTERNAL', 'queueing the job failed', {}, { cause: error });
+    }
+    repos.keys.touchFalKey(user.id, Date.now());
+    return { job, model, position: await this.queuePosition(job.id) };
+  }
+
+  /** Old envelopes are re-sealed with the current secret as they are used. */
+  private reencryptIfRotated(user: User, ciphertext: Buffer): Buffer {
+    const { keyring, repos } = this.options;
+    if (!keyring.needsRotation(ciphertext)) return ciphertext;
+    const binding = keyBinding(user.id);
+    const resealed = keyring.encrypt(keyring.decrypt(ciphertext, binding), binding);
+    const current = repos.keys.getFalKey(user.id);
+    if (current) repos.keys.setFalKey(user.id, { ciphertext: resealed, hint: current.hint, validatedAt: current.validatedAt, createdAt: current.createdAt });
+    return resealed;
+  }
+
+  /** The user's queued and running jobs, oldest first. */
+  activeJobs(user: UserRef): Job[] {
+    const found = this.options.repos.users.findUser(user);
+    return found ? this.options.repos.jobs.listActiveJobs(found.id) : [];
+  }
+
+  getJob(jobId: string): Job | undefined {
+    return this.options.repos.jobs.getJob(jobId);
+  }
+
+  /** How many jobs wait ahead of this one in our queue (0 when it is next or already running). */
+  async queuePosition(jobId: string): Promise<number> {
+    const waitKey = `${this.options.prefix}:${GENERATE_QUEUE}:wait`;
+    // BullMQ pushes new jobs on the left and takes from the right: the distance to the right end is the wait.
+    const index = await this.options.redis.lpos(waitKey, jobId);
+    if (index === null) return 0;
+    const length = await this.options.redis.llen(waitKey);
+    return Math.max(0, length - index - 1);
+  }
+
+  /**
+   * Cancels a job of this user: a queued job is removed at once; a running one is stopped at fal by
+   * whichever worker holds it (on any host). Either way the outcome arrives through delivery.
+   */
+  async cancel(jobId: string, requestedBy: UserRef): Promise<Job> {
+    const { repos, redis, prefix, queues } = this.options;
+    const job = repos.jobs.getJob(jobId);
+    const user = repos.users.findUser(requestedBy);
+    if (!job || !user || job.userId !== user.id) throw new AppError('NOT_FOUND', 'no such job', { reason: 'That job does not exist or is not yours.' });
+    if (!['queued', 'running', 'saving'].includes(job.status)) {
+      throw new AppError('NOT_FOUND', 'job already finished', { reason: 'That job has already finished.' });
+    }
+    // The flag covers a worker that takes the job after the broadcast below.
+    await redis.set(cancelKey(prefix, jobId), '1', 'EX', 24 * 3600);
+    const bullJob = await queues.generate.getJob(jobId);
+    const state = bullJob ? await bullJob.getState() : undefined;
+    let removed = false;
+    if (bullJob && (state === 'waiting' || state === 'delayed' || state === 'prioritized')) {
+      removed = await bullJob.remove().then(
+        () => true,
+        () => false, // taken by a worker meanwhile: it sees the flag
+      );
+    }
+    if (removed || !bullJob) {
+      await queues.deliver.add('deliver', { jobId, platform: job.platform, outcome: { status: 'cancelled' } }, { jobId });
+    } else {
+      await redis.publish(cancelChannel(prefix), jobId);
+    }
+    this.log.info({ jobId, removed }, 'cancel requested');
+    return job;
+  }
+
+  /**
+   * Follows progress from every worker host (BullMQ's event stream in Redis), keeps the job's status
+   * in SQLite current, and re-emits it for adapters.
+   */
+  async startProgressFeed(connection: Redis): Promise<void> {
+    const { repos, events } = this.options;
+    const queueEvents = new QueueEvents(GENERATE_QUEUE, { connection, prefix: this.options.prefix, autorun: false });
+    queueEvents.on('progress', ({ jobId, data }) => {
+      const progress = data as GenerateProgress;
+      if (typeof progress !== 'object' || progress === null || typeof progress.stage !== 'string') return;
+      try {
+        if (progress.falRequestId) repos.jobs.setFalRequestId(jobId, progress.falRequestId);
+        if (progress.stage === 'saving' || progress.stage === 'save_delayed') repos.jobs.markSaving(jobId);
+        else repos.jobs.markRunning(jobId, progress.at);
+        const job = repos.jobs.getJob(jobId);
+        if (job) events.emit('progress', job, progress);
+      } catch (error) {
+        this.log.error({ err: error, jobId }, 'recording progress failed');
+      }
+    });
+    queueEvents.on('error', (error) => this.log.error({ err: error }, 'queue events error'));
+    void queueEvents.run();
+    await queueEvents.waitUntilReady();
+    this.queueEvents = queueEvents;
+  }
+
+  async close(): Promise<void> {
+    await this.queueEvents?.close();
+  }
+}
+
+function pickModel(explicit: string | undefined, kind: AssetKind, files: readonly InputFileRef[]): CatalogModel {
+  try {
+    return chooseModel({
+      ...(explicit ? { explicit } : {}),
+      kind,
+      hasReferenceImages: files.some((file) => file.bucket !== 'video'),
+    });
+  } catch (error) {
+    if (error instanceof ModelChoiceError) throw new AppError('UNKNOWN_MODEL', error.message, { allowed: error.known, reason: error.message });
+    throw error;
+  }
+}

@@ -1,0 +1,70 @@
+import { startApp, StartupError, type App, type Roles } from './app.js';
+import { ConfigError, loadConfig } from './config.js';
+import { createLogger, type Logger } from './logger.js';
+
+/**
+ * Boots a process with the given roles, logs what is enabled, and shuts down cleanly on SIGTERM/SIGINT:
+ * stop taking work, let in-flight jobs finish (or hand them back to the queue), close Redis and SQLite.
+ */
+export async function run(roles: Roles): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\nSee .env.example for every variable and its default.\n`);
+      process.exit(78);
+    }
+    throw error;
+  }
+  const logger = createLogger(config.logLevel);
+  let app: App;
+  try {
+    app = await startApp(config, { roles, logger });
+  } catch (error) {
+    if (error instanceof StartupError) {
+      logger.fatal(error.message);
+      process.stderr.write(`\n${error.message}\n`);
+      process.exit(69);
+    }
+    throw error;
+  }
+  if (roles.owner) logPlatforms(logger);
+  logger.info(
+    { storage: config.storage.driver, database: config.databasePath, queuePrefix: config.queuePrefix, falProxy: config.falProxyUrl ? 'on' : 'off' },
+    roles.owner ? 'Atelier is up' : 'Atelier generation worker is up',
+  );
+
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info({ signal }, 'shutting down: finishing in-flight work');
+    app.close().then(
+      () => {
+        logger.info('stopped');
+        process.exit(0);
+      },
+      (error: unknown) => {
+        logger.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+function logPlatforms(logger: Logger): void {
+  // The chat adapters arrive with their own issues; until then the core runs headless.
+  logger.info('Discord: disabled (the Discord adapter is not part of this build yet; it will be enabled by DISCORD_TOKEN and DISCORD_APPLICATION_ID)');
+  logger.info('Slack: disabled (the Slack adapter is not part of this build yet; it will be enabled by SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET, or SLACK_APP_TOKEN for Socket Mode)');
+}
+
+const entry = process.argv[1] ?? '';
+if (/main\.(t|j)s$/.test(entry)) {
+  void run({ owner: true, generate: true });
+}
