@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { listModels } from '../src/catalog/index.js';
 import { ASSET_KINDS } from '../src/domain.js';
+import { AppError } from '../src/errors.js';
 import type { Message } from './context.js';
 import { componentId, defineCommand, type ComponentHandler } from './define.js';
 import { cancelButton, modelName } from './render.js';
@@ -60,7 +61,7 @@ export const key = defineCommand({
         const status = services.keys.status(ctx.user);
         await ctx.reply({
           text: status
-            ? `Your fal key ${status.hint} is registered (checked with fal ${when(status.validatedAt)}, last used ${when(status.lastUsedAt)}).`
+            ? `Your fal key ${status.hint} is registered (since ${when(status.createdAt)}; checked with fal ${when(status.validatedAt)}; last used ${when(status.lastUsedAt)}).`
             : 'You have no fal key registered. Use `/key set` in a direct message with me.',
           private: true,
         });
@@ -82,7 +83,13 @@ export const keyComponents: ComponentHandler[] = [
   {
     name: 'keydm',
     async run(ctx) {
-      await ctx.sendDirectMessage(keyDmMessage);
+      try {
+        await ctx.sendDirectMessage(keyDmMessage);
+      } catch (error) {
+        throw new AppError('NOT_ALLOWED', 'could not open a DM', {
+          reason: 'I could not send you a direct message. Allow direct messages from this server (or open a DM with me) and try again.',
+        }, { cause: error });
+      }
       await ctx.reply({ text: 'I sent you a direct message.', private: true });
     },
   },
@@ -115,14 +122,15 @@ export const jobs = defineCommand({
     }
     await ctx.reply({
       text: `Your generations in progress (${active.length}/${services.maxActiveJobsPerUser}):`,
-      cards: active.map((job) => ({
-        title: job.prompt.slice(0, 250),
+      cards: active.slice(0, 10).map((job, index) => ({
+        title: `${index + 1}. ${job.prompt.slice(0, 250)}`,
         fields: [
           { name: 'Model', value: modelName(job.modelId), inline: true },
           { name: 'Status', value: job.status, inline: true },
         ],
       })),
-      buttons: active.slice(0, 5).map((job) => [cancelButton(job.id)]),
+      // One row of numbered buttons (a row holds five): each cancels the card with the same number.
+      buttons: [active.slice(0, 5).map((job, index) => cancelButton(job.id, `Cancel ${index + 1}`))],
       private: true,
     });
   },

@@ -1,7 +1,10 @@
 import { z } from 'zod';
-import { ASSET_KINDS } from '../src/domain.js';
+import { getModel, listModels } from '../src/catalog/index.js';
+import { ASSET_KINDS, type AssetKind } from '../src/domain.js';
 import { AppError } from '../src/errors.js';
 import { InvalidCursorError } from '../src/db/index.js';
+import type { DeliveredAsset } from '../src/jobs/deliver.js';
+import type { InputFileRef } from '../src/jobs/types.js';
 import type { GalleryView } from '../src/services/gallery.js';
 import { startGeneration } from './generate.js';
 import type { Button, CommandContext, Message } from './context.js';
@@ -12,12 +15,29 @@ export const GALLERY_PAGE_SIZE = 5;
 
 const dateOf = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 
-function galleryMessage(view: GalleryView, title: string, ownView: boolean, moreId: string | undefined): Message {
+/** What a gallery page shows; carried in the "Older" button so the next page keeps the filters. */
+interface GalleryFilter {
+  kind?: AssetKind | undefined;
+  search?: string | undefined;
+  /** A catalog id (aliases are resolved before this). */
+  modelId?: string | undefined;
+}
+
+/** Platforms cap custom ids at 100 characters (Discord); a page whose filters do not fit gets no "Older" button. */
+const MAX_COMPONENT_ID = 100;
+
+function olderButtonId(filter: GalleryFilter, cursor: string): string | undefined {
+  const id = componentId('gallery', filter.kind ?? '', cursor, filter.modelId ?? '', filter.search ?? '');
+  return id.length <= MAX_COMPONENT_ID ? id : undefined;
+}
+
+function galleryMessage(view: GalleryView, title: string, moreId: string | undefined): Message {
   if (view.items.length === 0) return { text: `${title}: nothing here yet.`, private: true };
-  const buttons: Button[][] = view.items.map((asset, index) => [
-    { kind: 'link', url: asset.shareUrl, label: `Open ${index + 1}` },
-    ...(ownView ? [{ kind: 'action' as const, id: componentId('delete', asset.id), label: `Delete ${index + 1}`, style: 'danger' as const }] : []),
-  ]);
+  // One row of links and one of Delete buttons (a row holds 5 buttons, a message 5 rows), then "Older".
+  const buttons: Button[][] = [
+    view.items.map((asset, index): Button => ({ kind: 'link', url: asset.shareUrl, label: `Open ${index + 1}` })),
+    view.items.map((asset, index): Button => ({ kind: 'action', id: componentId('delete', asset.id), label: `Delete ${index + 1}`, style: 'danger' })),
+  ];
   if (moreId) buttons.push([{ kind: 'action', id: moreId, label: 'Older', style: 'secondary' }]);
   return {
     text: title,
@@ -32,25 +52,39 @@ function galleryMessage(view: GalleryView, title: string, ownView: boolean, more
       ],
       ...(asset.nsfw ? { spoiler: true } : {}),
     })),
-    buttons: buttons.slice(0, 5),
+    buttons,
     private: true,
   };
 }
 
-async function showOwnGallery(ctx: CommandContext, services: Services, kind: string | undefined, cursor: string | undefined): Promise<void> {
+async function showOwnGallery(ctx: CommandContext, services: Services, filter: GalleryFilter, cursor: string | undefined): Promise<void> {
   let view: GalleryView;
   try {
     view = services.gallery.mine(ctx.user, {
       limit: GALLERY_PAGE_SIZE,
-      ...(kind === 'image' || kind === 'video' ? { kind } : {}),
+      ...(filter.kind ? { kind: filter.kind } : {}),
+      ...(filter.search ? { search: filter.search } : {}),
+      ...(filter.modelId ? { modelId: filter.modelId } : {}),
       ...(cursor ? { cursor } : {}),
     });
   } catch (error) {
     if (error instanceof InvalidCursorError) throw new AppError('NOT_FOUND', 'bad cursor', { reason: 'That page is no longer available; run /gallery again.' });
     throw error;
   }
-  const moreId = view.nextCursor ? componentId('gallery', kind ?? '', view.nextCursor) : undefined;
-  await ctx.reply(galleryMessage(view, 'Your gallery, newest first', true, moreId && moreId.length <= 100 ? moreId : undefined));
+  const matching = [filter.search && `"${filter.search}"`, filter.modelId && modelName(filter.modelId), filter.kind && `${filter.kind}s`].filter(Boolean);
+  const title = matching.length ? `Your results matching ${matching.join(', ')}, newest first` : 'Your gallery, newest first';
+  const moreId = view.nextCursor ? olderButtonId(filter, view.nextCursor) : undefined;
+  await ctx.reply(galleryMessage(view, cursor ? `${title} (older)` : title, moreId));
+}
+
+function resolveModelFilter(name: string | undefined): string | undefined {
+  if (!name?.trim()) return undefined;
+  const model = getModel(name);
+  if (!model) {
+    const known = listModels().map((candidate) => candidate.aliases[0] ?? candidate.id);
+    throw new AppError('UNKNOWN_MODEL', `unknown model filter ${name}`, { allowed: known });
+  }
+  return model.id;
 }
 
 export const gallery = defineCommand({
@@ -69,30 +103,50 @@ export const gallery = defineCommand({
   }),
   async run(ctx, input, services) {
     await ctx.defer({ private: true });
-    if (!input.search && !input.model) return showOwnGallery(ctx, services, input.kind, undefined);
-    const view = services.gallery.mine(ctx.user, {
-      limit: GALLERY_PAGE_SIZE,
-      ...(input.kind ? { kind: input.kind } : {}),
-      ...(input.search ? { search: input.search } : {}),
-      ...(input.model ? { modelId: input.model } : {}),
-    });
-    await ctx.reply(galleryMessage(view, `Your results matching ${[input.search, input.model].filter(Boolean).join(', ')}`, true, undefined));
+    const filter: GalleryFilter = {
+      kind: input.kind,
+      search: input.search?.trim() || undefined,
+      modelId: resolveModelFilter(input.model),
+    };
+    await showOwnGallery(ctx, services, filter, undefined);
   },
 });
+
+/** A result as the person pressing a button may see it: gone and other people's private results are refused alike. */
+function visibleAsset(ctx: CommandContext, services: Services, assetId: string | undefined): DeliveredAsset {
+  const asset = services.gallery.get(assetId ?? '');
+  if (!asset || asset.removedAt !== null) throw new AppError('NOT_FOUND', 'no such asset', { reason: 'That result was deleted.' });
+  if (asset.visibility === 'private' && !services.gallery.isOwner(ctx.user, asset)) {
+    throw new AppError('NOT_FOUND', 'private asset of another user', { reason: 'That result was deleted.' });
+  }
+  return asset;
+}
+
+function mayDelete(ctx: CommandContext, services: Services, asset: DeliveredAsset): { owner: boolean } {
+  const owner = services.gallery.isOwner(ctx.user, asset);
+  if (!owner && !ctx.canModerate) throw new AppError('NOT_ALLOWED', 'not the owner', { reason: 'Only its owner or a moderator can delete this.' });
+  return { owner };
+}
 
 export const galleryComponents: ComponentHandler[] = [
   {
     name: 'gallery',
-    async run(ctx, [kind, cursor], services) {
+    async run(ctx, [kind, cursor, modelId, ...search], services) {
       await ctx.defer({ private: true });
-      await showOwnGallery(ctx, services, kind || undefined, cursor);
+      const filter: GalleryFilter = {
+        kind: kind === 'image' || kind === 'video' ? kind : undefined,
+        // The search text may itself contain ':' (the id separator).
+        search: search.join(':') || undefined,
+        modelId: modelId || undefined,
+      };
+      await showOwnGallery(ctx, services, filter, cursor || undefined);
     },
   },
   {
     name: 'delete',
     async run(ctx, [assetId], services) {
-      const asset = services.gallery.get(assetId ?? '');
-      if (!asset || asset.removedAt !== null) throw new AppError('NOT_FOUND', 'no such asset', { reason: 'That item was already deleted.' });
+      const asset = visibleAsset(ctx, services, assetId);
+      mayDelete(ctx, services, asset);
       await ctx.reply({
         text: `Delete **${asset.prompt.slice(0, 150)}**? This removes the file and its share link for good.`,
         buttons: [[{ kind: 'action', id: componentId('deleteyes', asset.id), label: 'Delete for good', style: 'danger' }]],
@@ -106,8 +160,8 @@ export const galleryComponents: ComponentHandler[] = [
       await ctx.defer({ private: true });
       const asset = services.gallery.get(assetId ?? '');
       if (!asset) throw new AppError('NOT_FOUND', 'no such asset', { reason: 'That item no longer exists.' });
-      const owner = services.gallery.isOwner(ctx.user, asset);
-      if (!owner && !ctx.canModerate) throw new AppError('NOT_ALLOWED', 'not the owner', { reason: 'Only its owner or a moderator can delete this.' });
+      const { owner } = mayDelete(ctx, services, asset);
+      if (asset.removedAt !== null) throw new AppError('NOT_FOUND', 'already removed', { reason: 'That item was already deleted.' });
       await services.gallery.remove(asset, { by: owner ? 'owner' : `moderator:${ctx.platform}:${ctx.user.platformUserId}`, reason: owner ? 'deleted by owner' : 'deleted by a moderator' });
       await ctx.reply({ text: 'Deleted. The file and its share link are gone.', private: true });
     },
@@ -117,9 +171,33 @@ export const galleryComponents: ComponentHandler[] = [
     async run(ctx, [jobId], services) {
       const job = services.generation.getJob(jobId ?? '');
       if (!job) throw new AppError('NOT_FOUND', 'no such job', { reason: 'That generation no longer exists.' });
+      // The job keeps its validated settings but not the attachments it was given.
+      const needsFiles = Object.values(getModel(job.modelId)?.buckets ?? {}).some((bucket) => bucket.required);
+      if (needsFiles) {
+        throw new AppError('NOT_ALLOWED', 'rerun of a job with attachments', {
+          reason: `Rerun cannot reuse the images you attached. Run the command again and attach them, or use Vary on a result.`,
+        });
+      }
       // Same model and settings, a new seed.
       const { seed: _seed, prompt: _prompt, ...params } = job.params;
       await startGeneration(ctx, services, job.kind, { prompt: job.prompt, model: job.modelId, private: job.private }, [], params);
+    },
+  },
+  {
+    name: 'vary',
+    /** A variation of one image result: the result itself goes to the default edit model with the same prompt. */
+    async run(ctx, [assetId], services) {
+      const asset = visibleAsset(ctx, services, assetId);
+      if (asset.kind !== 'image') throw new AppError('NOT_ALLOWED', 'vary of a video', { reason: 'Only images can be varied.' });
+      const extension = asset.contentType.split('/')[1] ?? 'png';
+      const file: InputFileRef = {
+        bucket: 'references',
+        url: asset.mediaUrl,
+        filename: `result-${asset.position + 1}.${extension}`,
+        contentType: asset.contentType,
+        size: asset.bytes,
+      };
+      await startGeneration(ctx, services, 'image', { prompt: asset.prompt, private: asset.visibility === 'private' }, [file]);
     },
   },
 ];

@@ -31,6 +31,9 @@ const paramsOption: CommandOption = {
   type: 'string',
   maxLength: 1000,
 };
+const SEED_MAX = 4_294_967_295;
+const seedOption: CommandOption = { name: 'seed', description: 'Seed for reproducible results', type: 'integer', minValue: 0, maxValue: SEED_MAX };
+const seedSchema = z.number().int().min(0).max(SEED_MAX);
 const privateOption: CommandOption = { name: 'private', description: 'Show the result only to you', type: 'boolean' };
 
 interface GenerationInput {
@@ -110,7 +113,7 @@ export const imagine = defineCommand({
     { name: 'image2', description: 'Second reference image', type: 'attachment' },
     { name: 'image3', description: 'Third reference image', type: 'attachment' },
     { name: 'size', description: 'Size or aspect ratio (choices depend on the model)', type: 'string', autocomplete: true },
-    { name: 'seed', description: 'Seed for reproducible results', type: 'integer', minValue: 0, maxValue: 4_294_967_295 },
+    seedOption,
     { name: 'count', description: 'How many images', type: 'integer', minValue: 1, maxValue: 4 },
     paramsOption,
     privateOption,
@@ -122,7 +125,7 @@ export const imagine = defineCommand({
     image2: attachmentSchema.optional(),
     image3: attachmentSchema.optional(),
     size: z.string().optional(),
-    seed: z.number().int().min(0).max(4_294_967_295).optional(),
+    seed: seedSchema.optional(),
     count: z.number().int().min(1).max(4).optional(),
     params: z.string().optional(),
     private: z.boolean().optional(),
@@ -145,6 +148,8 @@ export const animate = defineCommand({
     { name: 'first_frame', description: 'Image the video starts from', type: 'attachment' },
     { name: 'last_frame', description: 'Image the video ends on', type: 'attachment' },
     { name: 'duration', description: 'Length (choices depend on the model)', type: 'string', autocomplete: true },
+    { name: 'size', description: 'Aspect ratio (choices depend on the model)', type: 'string', autocomplete: true },
+    seedOption,
     paramsOption,
     privateOption,
   ],
@@ -154,6 +159,8 @@ export const animate = defineCommand({
     first_frame: attachmentSchema.optional(),
     last_frame: attachmentSchema.optional(),
     duration: z.string().optional(),
+    size: z.string().optional(),
+    seed: seedSchema.optional(),
     params: z.string().optional(),
     private: z.boolean().optional(),
   }),

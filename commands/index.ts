@@ -40,10 +40,21 @@ async function answerError(ctx: CommandContext, error: unknown, logger: Logger, 
   }
 }
 
-function invalidOptions(error: z.ZodError): AppError {
+function valueAt(raw: unknown, path: readonly PropertyKey[]): unknown {
+  let value = raw;
+  for (const key of path) {
+    if (typeof value !== 'object' || value === null) return undefined;
+    value = (value as Record<PropertyKey, unknown>)[key];
+  }
+  return value;
+}
+
+function invalidOptions(error: z.ZodError, rawOptions: Record<string, unknown>): AppError {
   const [issue] = error.issues;
-  const field = issue?.path.join('.') || 'options';
-  const reason = `${field}: ${issue?.message ?? 'invalid value'}`;
+  const field = issue?.path.map(String).join('.') || 'options';
+  // zod's words for a missing option ("expected string, received undefined") are not for chat users.
+  const missing = issue?.code === 'invalid_type' && valueAt(rawOptions, issue.path) === undefined;
+  const reason = missing ? `${field} is required` : `${field}: ${issue?.message ?? 'invalid value'}`;
   return new AppError('INVALID_PARAMS', reason, { field, reason });
 }
 
@@ -56,7 +67,7 @@ export async function runCommand(name: string, rawOptions: Record<string, unknow
       throw new AppError('NOT_ALLOWED', 'not in DMs', { reason: 'That command works in a server channel, not in a direct message.' });
     }
     const parsed = command.input.safeParse(rawOptions);
-    if (!parsed.success) throw invalidOptions(parsed.error);
+    if (!parsed.success) throw invalidOptions(parsed.error, rawOptions);
     await command.run(ctx, parsed.data, services);
   } catch (error) {
     await answerError(ctx, error, logger, `/${name}`);

@@ -39,14 +39,15 @@ export function progressMessage(job: Job, progress: GenerateProgress): Message {
   }
 }
 
-export function cancelButton(jobId: string): Button {
-  return { kind: 'action', id: componentId('cancel', jobId), label: 'Cancel', style: 'secondary' };
+export function cancelButton(jobId: string, label = 'Cancel'): Button {
+  return { kind: 'action', id: componentId('cancel', jobId), label, style: 'secondary' };
 }
 
 function assetCard(job: Job, asset: DeliveredAsset, index: number, total: number): Card {
   const fields = [{ name: 'Model', value: modelName(job.modelId), inline: true }];
   if (asset.seed !== null) fields.push({ name: 'Seed', value: String(asset.seed), inline: true });
-  const taken = job.startedAt !== null && job.finishedAt !== null ? job.finishedAt - job.startedAt : null;
+  // startedAt comes from the worker's progress events, which may arrive after a fast result.
+  const taken = job.finishedAt !== null ? job.finishedAt - (job.startedAt ?? job.createdAt) : null;
   if (taken !== null) fields.push({ name: 'Time taken', value: seconds(taken), inline: true });
   if (asset.durationSeconds !== null) fields.push({ name: 'Duration', value: `${asset.durationSeconds} s`, inline: true });
   return {
@@ -61,18 +62,23 @@ function assetCard(job: Job, asset: DeliveredAsset, index: number, total: number
 /** The result post: a card per output, a share link and the follow-up buttons. */
 export function resultMessage(delivery: Extract<Delivery, { status: 'succeeded' }>): Message {
   const { job, assets } = delivery;
-  const buttons: Button[][] = assets.map((asset, index) => [
-    { kind: 'link', url: asset.shareUrl, label: assets.length > 1 ? `Open ${index + 1}` : 'Open share page' },
-    { kind: 'action', id: componentId('rerun', job.id), label: 'Rerun', style: 'secondary' },
-    ...(asset.kind === 'image' ? [{ kind: 'action' as const, id: componentId('vary', asset.id), label: 'Vary', style: 'secondary' as const }] : []),
-    { kind: 'action', id: componentId('delete', asset.id), label: 'Delete', style: 'danger' },
+  const rerun: Button = { kind: 'action', id: componentId('rerun', job.id), label: 'Rerun', style: 'secondary' };
+  const several = assets.length > 1;
+  // Platforms refuse a message whose buttons repeat a custom id, so Rerun (one per job) gets its own
+  // row when there are several outputs; a message holds 5 rows, enough for the 4 outputs /imagine allows.
+  const buttons: Button[][] = assets.map((asset, index): Button[] => [
+    { kind: 'link', url: asset.shareUrl, label: several ? `Open ${index + 1}` : 'Open share page' },
+    ...(several ? [] : [rerun]),
+    ...(asset.kind === 'image' ? [{ kind: 'action' as const, id: componentId('vary', asset.id), label: several ? `Vary ${index + 1}` : 'Vary', style: 'secondary' as const }] : []),
+    { kind: 'action', id: componentId('delete', asset.id), label: several ? `Delete ${index + 1}` : 'Delete', style: 'danger' },
   ]);
+  if (several) buttons.splice(4, buttons.length, [rerun]);
   // Chat clients unfurl a share link into a playable video; cards cannot embed one.
   const videoLinks = assets.filter((asset) => asset.kind === 'video').map((asset) => asset.shareUrl);
   return {
     ...(videoLinks.length ? { text: videoLinks.join('\n') } : {}),
     cards: assets.map((asset, index) => assetCard(job, asset, index, assets.length)),
-    buttons: buttons.slice(0, 5),
+    buttons,
     private: job.private,
   };
 }

@@ -27,7 +27,14 @@ export interface Roles {
 
 type WorkerTuning = Pick<
   GenerateWorkerOptions,
-  'pollIntervalMs' | 'timeoutMs' | 'saveRetryBaseMs' | 'maxSaveDelayMs' | 'saveGiveUpAfterMs' | 'lockDurationMs' | 'stalledIntervalMs'
+  | 'pollIntervalMs'
+  | 'timeoutMs'
+  | 'saveRetryBaseMs'
+  | 'maxSaveDelayMs'
+  | 'saveGiveUpAfterMs'
+  | 'lockDurationMs'
+  | 'stalledIntervalMs'
+  | 'shutdownGraceMs'
 >;
 
 export interface AppOptions {
@@ -253,6 +260,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
         await queues.close();
         await Promise.all([redis, subscriber, eventsConnection].map((connection) => connection?.quit().catch(() => undefined)));
         owner?.db.close();
+        storage.destroy?.();
       })();
       return closing;
     },

@@ -7,13 +7,21 @@ import { z } from 'zod';
 
 const MiB = 1024 * 1024;
 
-const emptyAsUndefined = (value: unknown) => (value === '' ? undefined : value);
+/** Unset, empty and blank all mean "use the default"; surrounding whitespace (from .env files) is ignored. */
+const emptyAsUndefined = (value: unknown) => {
+  if (typeof value !== 'string') return value;
+  const trimmed = value.trim();
+  return trimmed === '' ? undefined : trimmed;
+};
 
 const optionalString = z.preprocess(emptyAsUndefined, z.string().optional());
 const optionalUrl = z.preprocess(
   emptyAsUndefined,
   z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
 );
+
+const oneOf = <const T extends readonly [string, ...string[]]>(values: T, fallback: T[number]) =>
+  z.preprocess(emptyAsUndefined, z.enum(values, { error: `must be one of ${values.join(', ')}` }).default(fallback));
 
 const booleanFlag = (fallback: boolean) =>
   z.preprocess(
@@ -24,29 +32,44 @@ const booleanFlag = (fallback: boolean) =>
       .transform((value) => (value === undefined ? fallback : ['true', '1', 'yes'].includes(value))),
   );
 
-const positiveInt = (fallback: number) =>
-  z.preprocess(emptyAsUndefined, z.coerce.number().int().positive().default(fallback));
-
-/** Accepts plain bytes or a size with a unit: 26214400, 25MiB, 25MB, 512k. */
-const byteSize = (fallback: number) =>
+/** Plain decimal digits only: `Number()` would also take ' ', '1e3' and '0x10'. */
+const integer = (fallback: number, min: number, max: number, message: string) =>
   z.preprocess(
     emptyAsUndefined,
     z
-      .string()
-      .regex(/^\s*\d+(\.\d+)?\s*([kmg]i?b?|b)?\s*$/i, 'must be a size such as 26214400 or 25MiB')
+      .string({ error: message })
+      .regex(/^\d+$/, message)
+      .transform(Number)
+      .pipe(z.number().min(min, message).max(max, message))
+      .default(fallback),
+  );
+
+const positiveInt = (fallback: number) => integer(fallback, 1, 1_000_000, 'must be a whole number of at least 1');
+
+/** Accepts plain bytes or a size with a unit: 26214400, 25MiB, 25MB, 512k. */
+const byteSize = (fallback: number) => {
+  const message = 'must be a size of at least 1 byte, such as 26214400 or 25MiB';
+  return z.preprocess(
+    emptyAsUndefined,
+    z
+      .string({ error: message })
+      .regex(/^\s*\d+(\.\d+)?\s*([kmg]i?b?|b)?\s*$/i, message)
       .transform((text) => {
         const match = /^\s*(\d+(?:\.\d+)?)\s*([kmg])?/i.exec(text);
         const unit = match?.[2]?.toLowerCase();
         const scale = unit === 'k' ? 1024 : unit === 'm' ? MiB : unit === 'g' ? 1024 * MiB : 1;
         return Math.floor(Number(match?.[1] ?? 0) * scale);
       })
+      .pipe(z.number().min(1, message).max(Number.MAX_SAFE_INTEGER, message))
       .default(fallback),
   );
+};
 
 const envSchema = z
   .object({
-    NODE_ENV: z.preprocess(emptyAsUndefined, z.enum(['development', 'production', 'test']).default('development')),
-    PORT: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(0).max(65535).default(3000)),
+    NODE_ENV: oneOf(['development', 'production', 'test'], 'development'),
+    // 0 asks the OS for a free port (tests); PUBLIC_URL should then be set explicitly.
+    PORT: integer(3000, 0, 65535, 'must be a whole number from 0 to 65535'),
     PUBLIC_URL: optionalUrl,
     REDIS_URL: z.preprocess(
       emptyAsUndefined,
@@ -60,7 +83,7 @@ const envSchema = z
         .default('atelier'),
     ),
     DATABASE_PATH: z.preprocess(emptyAsUndefined, z.string().default('./data/atelier.db')),
-    STORAGE_DRIVER: z.preprocess(emptyAsUndefined, z.enum(['local', 's3']).default('local')),
+    STORAGE_DRIVER: oneOf(['local', 's3'], 'local'),
     STORAGE_DIR: z.preprocess(emptyAsUndefined, z.string().default('./data/media')),
     S3_BUCKET: optionalString,
     S3_REGION: optionalString,
@@ -72,16 +95,20 @@ const envSchema = z
     WORKER_CONCURRENCY: positiveInt(20),
     MAX_ACTIVE_JOBS_PER_USER: positiveInt(3),
     MAX_INPUT_BYTES: byteSize(25 * MiB),
-    LOG_LEVEL: z.preprocess(
-      emptyAsUndefined,
-      z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-    ),
-  })
-  .superRefine((env, ctx) => {
-    if (env.STORAGE_DRIVER === 's3' && !env.S3_BUCKET) {
-      ctx.addIssue({ code: 'custom', path: ['S3_BUCKET'], message: 'is required when STORAGE_DRIVER=s3' });
-    }
+    LOG_LEVEL: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
   });
+
+/**
+ * Rules across variables. They read the raw environment rather than running as a zod refinement,
+ * which zod skips whenever any single variable is bad: one run must report every problem.
+ */
+function crossFieldProblems(source: Record<string, string | undefined>): string[] {
+  const problems: string[] = [];
+  if (emptyAsUndefined(source.STORAGE_DRIVER) === 's3' && emptyAsUndefined(source.S3_BUCKET) === undefined) {
+    problems.push('S3_BUCKET is required when STORAGE_DRIVER=s3');
+  }
+  return problems;
+}
 
 export type Config = ReturnType<typeof toConfig>;
 
@@ -134,19 +161,24 @@ export class ConfigError extends Error {
 /** Parses the environment once. Throws `ConfigError` listing every bad variable. */
 export function loadConfig(source: Record<string, string | undefined> = process.env): Config {
   const parsed = envSchema.safeParse(source);
-  if (!parsed.success) {
-    throw new ConfigError(
-      parsed.error.issues.map((issue) => {
+  const problems = parsed.success
+    ? []
+    : parsed.error.issues.map((issue) => {
         const name = issue.path.join('.') || 'environment';
         const value = typeof issue.path[0] === 'string' ? source[issue.path[0]] : undefined;
         const shown = value === undefined ? '' : ` (got ${JSON.stringify(redactValue(name, value))})`;
         return `${name} ${issue.message}${shown}`;
-      }),
-    );
-  }
+      });
+  problems.push(...crossFieldProblems(source));
+  if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
   return toConfig(parsed.data);
 }
 
+/** What an error may echo back: never a secret, never a URL's credentials, never a wall of text. */
 function redactValue(name: string, value: string): string {
-  return /SECRET|TOKEN|KEY|PASSWORD/i.test(name) ? '[redacted]' : value;
+  if (/SECRET|TOKEN|KEY|PASSWORD|CREDENTIAL/i.test(name)) return '[redacted]';
+  // redis://user:password@host, or anything else with userinfo: keep only what follows the last '@'.
+  const at = value.lastIndexOf('@');
+  const shown = at === -1 ? value : `[redacted]@${value.slice(at + 1)}`;
+  return shown.length > 120 ? `${shown.slice(0, 117)}...` : shown;
 }

@@ -1,5 +1,9 @@
+import { realpathSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { startApp, StartupError, type App, type Roles } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
+import { KeyringError } from './crypto/keyring.js';
 import { createLogger, type Logger } from './logger.js';
 
 /**
@@ -27,7 +31,18 @@ export async function run(roles: Roles): Promise<void> {
       process.stderr.write(`\n${error.message}\n`);
       process.exit(69);
     }
-    throw error;
+    if (error instanceof KeyringError) {
+      // A short or unreadable KEY_ENCRYPTION_SECRET is a configuration problem, like a bad PORT.
+      logger.fatal(error.message);
+      process.stderr.write(`\n${error.message}\n`);
+      process.exit(78);
+    }
+    // Anything else (port in use, unreadable database...): one clear line, not an unhandled rejection.
+    const code = (error as NodeJS.ErrnoException | undefined)?.code;
+    const hint = code === 'EADDRINUSE' ? ` (PORT=${config.port} is already in use: stop the other process or set PORT)` : '';
+    logger.fatal({ err: error }, `startup failed${hint}`);
+    process.stderr.write(`\nAtelier could not start: ${(error as Error)?.message ?? String(error)}${hint}\n`);
+    process.exit(70);
   }
   if (roles.owner) logPlatforms(logger);
   logger.info(
@@ -64,7 +79,25 @@ function logPlatforms(logger: Logger): void {
   logger.info('Slack: disabled (the Slack adapter is not part of this build yet; it will be enabled by SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET, or SLACK_APP_TOKEN for Socket Mode)');
 }
 
-const entry = process.argv[1] ?? '';
-if (/main\.(t|j)s$/.test(entry)) {
+/**
+ * True when this module is the process entry (`node src/main.ts`), not imported by worker-main.ts
+ * (whose name also ends in "main.ts") or a test.
+ */
+function isEntry(): boolean {
+  const entry = process.argv[1];
+  if (!entry) return false;
+  const canonical = (path: string) => {
+    let real = resolve(path);
+    try {
+      real = realpathSync(real);
+    } catch {
+      // `node src/main` (no extension) names a file that does not exist as written.
+    }
+    return real.replace(/\.[cm]?[jt]s$/, '');
+  };
+  return canonical(entry) === canonical(fileURLToPath(import.meta.url));
+}
+
+if (isEntry()) {
   void run({ owner: true, generate: true });
 }

@@ -13,6 +13,15 @@ const labelKey = (labels: Labels) =>
 
 const braces = (key: string) => (key ? `{${key}}` : '');
 
+/** `# HELP` and `# TYPE` lines; HELP text escapes backslash and newline (exposition format 0.0.4). */
+const header = (name: string, help: string, type: 'counter' | 'histogram' | 'gauge') => [
+  `# HELP ${name} ${help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')}`,
+  `# TYPE ${name} ${type}`,
+];
+
+/** Go's float formatting as Prometheus reads it: +Inf, -Inf, NaN. */
+const value = (n: number) => (Number.isNaN(n) ? 'NaN' : n === Infinity ? '+Inf' : n === -Infinity ? '-Inf' : String(n));
+
 interface Metric {
   render(): string[] | Promise<string[]>;
 }
@@ -28,8 +37,8 @@ export class Counter implements Metric {
     this.values.set(key, (this.values.get(key) ?? 0) + by);
   }
   render(): string[] {
-    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} counter`];
-    for (const [key, value] of this.values) lines.push(`${this.name}${braces(key)} ${value}`);
+    const lines = header(this.name, this.help, 'counter');
+    for (const [key, count] of this.values) lines.push(`${this.name}${braces(key)} ${value(count)}`);
     return lines;
   }
 }
@@ -52,12 +61,12 @@ export class Histogram implements Metric {
     this.series.set(key, entry);
   }
   render(): string[] {
-    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} histogram`];
+    const lines = header(this.name, this.help, 'histogram');
     for (const [key, entry] of this.series) {
       const join = (extra: string) => braces([key, extra].filter(Boolean).join(','));
       this.buckets.forEach((bound, index) => lines.push(`${this.name}_bucket${join(`le="${bound}"`)} ${entry.counts[index] ?? 0}`));
       lines.push(`${this.name}_bucket${join('le="+Inf"')} ${entry.count}`);
-      lines.push(`${this.name}_sum${braces(key)} ${entry.sum}`);
+      lines.push(`${this.name}_sum${braces(key)} ${value(entry.sum)}`);
       lines.push(`${this.name}_count${braces(key)} ${entry.count}`);
     }
     return lines;
@@ -72,8 +81,8 @@ export class CollectedGauge implements Metric {
     private readonly collect: () => Promise<Array<[Labels, number]>> | Array<[Labels, number]>,
   ) {}
   async render(): Promise<string[]> {
-    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} gauge`];
-    for (const [labels, value] of await this.collect()) lines.push(`${this.name}${braces(labelKey(labels))} ${value}`);
+    const lines = header(this.name, this.help, 'gauge');
+    for (const [labels, reading] of await this.collect()) lines.push(`${this.name}${braces(labelKey(labels))} ${value(reading)}`);
     return lines;
   }
 }

@@ -3,7 +3,7 @@
  * fields, what chat options set) with fal's input schema, snapshotted in `schemas/` and refreshed by
  * `npm run catalog:sync`. Adding a model: add its id here, run the sync (or write the snapshot), import it.
  */
-import type { AssetKind } from '../domain.js';
+import type { AssetKind, InputBucket } from '../domain.js';
 import { deref, enumValues, parseSnapshot, typesOf } from './json-schema.js';
 import type { CatalogModel, ModelDefinition, ModelMode } from './types.js';
 import { acceptValue, buildInput, isMultipleFileField } from './validate.js';
@@ -331,14 +331,18 @@ export class ModelChoiceError extends Error {
 export interface ChooseModelRequest {
   explicit?: string | undefined;
   kind: AssetKind;
+  /** Images are attached: references for an image request, a first frame for a video request. */
   hasReferenceImages: boolean;
+  /** The buckets that have attachments, when known; the default picked must take all of them. */
+  attachedBuckets?: readonly InputBucket[] | undefined;
 }
 
 /**
  * The model a request runs on: the one the user named (id or alias), else the default edit model
  * when images come with an image request, the default image-to-video model when they come with a
- * video request, else the default for the kind. Throws `ModelChoiceError` for an unknown name or
- * one that makes the other kind of asset.
+ * video request, else the default for the kind. With `attachedBuckets`, a default that cannot take
+ * them gives way to the first model of the kind that can. Throws `ModelChoiceError` for an unknown
+ * name or one that makes the other kind of asset.
  */
 export function chooseModel(request: ChooseModelRequest): CatalogModel {
   const explicit = request.explicit?.trim();
@@ -361,6 +365,11 @@ export function chooseModel(request: ChooseModelRequest): CatalogModel {
     }
     return model;
   }
-  if (request.hasReferenceImages) return request.kind === 'image' ? defaultEditModel() : defaultImageToVideoModel();
-  return defaultModel(request.kind);
+  const attached = new Set<InputBucket>(request.attachedBuckets ?? []);
+  if (request.hasReferenceImages) attached.add(request.kind === 'image' ? 'references' : 'first_frame');
+  if (attached.size === 0) return defaultModel(request.kind);
+  const withImages = request.kind === 'image' ? defaultEditModel() : defaultImageToVideoModel();
+  const takesAll = (model: CatalogModel) => [...attached].every((bucket) => model.buckets[bucket] !== undefined);
+  // When nothing fits, the images default still goes ahead: buildInput then names the bucket it cannot take.
+  return [withImages, defaultModel(request.kind), ...listModels({ kind: request.kind })].find(takesAll) ?? withImages;
 }

@@ -337,8 +337,8 @@ function acceptObject(root: JsonSchema, schema: JsonSchema, object: Record<strin
       const outcome = acceptValue(root, property, item, `${path}.${key}`, coerce);
       if (!outcome.ok) return outcome;
       result[key] = outcome.value;
-    } else if (isPlainObject(schema.additionalProperties)) {
-      const outcome = acceptValue(root, schema.additionalProperties as JsonSchema, item, `${path}.${key}`, coerce);
+    } else if (typeof schema.additionalProperties === 'object') {
+      const outcome = acceptValue(root, schema.additionalProperties, item, `${path}.${key}`, coerce);
       if (!outcome.ok) return outcome;
       result[key] = outcome.value;
     } else if (schema.additionalProperties === true || Object.keys(properties).length === 0) {

@@ -1,5 +1,5 @@
 import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 /**
@@ -67,7 +67,8 @@ export class Keyring {
   }
 
   decrypt(envelope: Buffer, boundTo: string): string {
-    if (envelope.length <= HEADER_BYTES || envelope[0] !== VERSION) {
+    // An empty plaintext seals to exactly HEADER_BYTES: still a valid envelope.
+    if (envelope.length < HEADER_BYTES || envelope[0] !== VERSION) {
       throw new KeyringError('unsupported key envelope');
     }
     const keyId = envelope.subarray(1, 1 + KEY_ID_BYTES);
@@ -92,9 +93,14 @@ export class Keyring {
   }
 }
 
-/** `…a1b2`: enough for a user to recognise their key, useless to anyone else. */
+/**
+ * `…a1b2`: enough for a user to recognise their key, useless to anyone else. Never more than a
+ * quarter of the key, so a short (mistyped) key is not shown whole.
+ */
 export function keyHint(key: string): string {
-  return `…${key.trim().slice(-4)}`;
+  const trimmed = key.trim();
+  const shown = Math.min(4, Math.floor(trimmed.length / 4));
+  return `…${shown > 0 ? trimmed.slice(-shown) : ''}`;
 }
 
 export interface ResolvedSecret {
@@ -114,18 +120,34 @@ export function keySecretFileExists(dataDir: string): boolean {
 }
 
 export function resolveKeyEncryptionSecret(configured: string | undefined, dataDir: string): ResolvedSecret {
-  if (configured) return { secrets: configured };
+  if (configured?.trim()) return { secrets: configured };
   const file = secretFile(dataDir);
-  if (existsSync(file)) return { secrets: readFileSync(file, 'utf8').trim() };
+  if (existsSync(file)) return { secrets: readSecretFile(file) };
   mkdirSync(dirname(file), { recursive: true });
   const secret = randomBytes(48).toString('base64url');
+  // Written whole to a private temp file, then linked into place: link() fails if the name exists, so
+  // two processes sharing the data dir cannot both win, and neither can read a half-written file.
+  const temp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  writeFileSync(temp, `${secret}\n`, { mode: 0o600, flag: 'wx' });
   try {
-    writeFileSync(file, `${secret}\n`, { mode: 0o600, flag: 'wx' });
+    chmodSync(temp, 0o600); // the umask may have narrowed the mode, never widened it; make it exact
+    linkSync(temp, file);
   } catch (error) {
     // Another process sharing the data dir generated it first: use theirs.
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return { secrets: readFileSync(file, 'utf8').trim() };
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return { secrets: readSecretFile(file) };
     throw error;
+  } finally {
+    unlinkSync(temp);
   }
-  chmodSync(file, 0o600);
   return { secrets: secret, generatedAt: file };
+}
+
+function readSecretFile(file: string): string {
+  const secrets = readFileSync(file, 'utf8').trim();
+  if (!secrets) {
+    throw new KeyringError(
+      `${file} is empty. Restore it from a backup or set KEY_ENCRYPTION_SECRET; delete it only if no fal keys were ever stored with it.`,
+    );
+  }
+  return secrets;
 }

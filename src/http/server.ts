@@ -63,15 +63,32 @@ export class HttpServer {
     return (this.server.address() as AddressInfo).port;
   }
 
-  async close(): Promise<void> {
+  /**
+   * Stops accepting connections and waits for requests in flight; after `graceMs` the remaining
+   * ones (a slow client halfway through a video) are cut so shutdown cannot hang on them.
+   */
+  async close(graceMs = 5_000): Promise<void> {
+    if (!this.server.listening) return;
     await new Promise<void>((resolve) => {
-      this.server.close(() => resolve());
+      const force = setTimeout(() => this.server.closeAllConnections(), graceMs);
+      force.unref();
+      this.server.close(() => {
+        clearTimeout(force);
+        resolve();
+      });
       this.server.closeIdleConnections();
     });
   }
 
   private async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
-    const url = new URL(request.url ?? '/', 'http://localhost');
+    let url: URL;
+    try {
+      // Concatenated rather than resolved against a base: `//media/x` is a path here, not a host.
+      const target = request.url ?? '/';
+      url = new URL(target.startsWith('/') ? `http://localhost${target}` : target);
+    } catch {
+      return send(response, 400, 'text/plain; charset=utf-8', 'Bad request\n');
+    }
     const method = request.method ?? 'GET';
     const extra = this.extraRoutes.get(`${method} ${url.pathname}`);
     if (extra) return extra(request, response, url);
@@ -115,7 +132,9 @@ export class HttpServer {
       return send(response, 404, 'text/plain; charset=utf-8', 'Not found\n');
     }
     if (storage.name !== 'local') {
-      // S3 without a public URL: a short-lived presigned redirect keeps the bucket private.
+      // S3 without a public URL: a short-lived presigned redirect keeps the bucket private. Unknown and
+      // removed keys answer 404 here rather than redirecting to S3's error page.
+      if (!(await storage.exists(key))) return send(response, 404, 'text/plain; charset=utf-8', 'Not found\n');
       const signed = await storage.presignedUrl(key, 3600);
       if (!signed) return send(response, 404, 'text/plain; charset=utf-8', 'Not found\n');
       response.writeHead(302, { location: signed, 'cache-control': 'private, max-age=300' });
@@ -148,16 +167,28 @@ export class HttpServer {
       }
       await pipeline(result.body, response).catch((error: unknown) => {
         // A viewer closing the tab mid-video is normal; anything else is worth a line.
-        if ((error as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE') this.log.warn({ err: error, key }, 'media stream broke');
+        // (`storageKey`, not `key`: the logger redacts every field named key.)
+        if ((error as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE') this.log.warn({ err: error, storageKey: key }, 'media stream broke');
       });
     } catch (error) {
       if (isStorageError(error, 'NOT_FOUND')) return send(response, 404, 'text/plain; charset=utf-8', 'Not found\n');
       if (isStorageError(error, 'INVALID_RANGE')) {
-        response.writeHead(416, { 'content-range': 'bytes */*' });
-        response.end();
-        return;
+        // RFC 9110 §14.4: a 416 names the current length (`bytes */<size>`), so the client can retry.
+        const size = await this.sizeOf(key);
+        if (size === undefined) return send(response, 404, 'text/plain; charset=utf-8', 'Not found\n');
+        return send(response, 416, 'text/plain; charset=utf-8', 'Range not satisfiable\n', { 'content-range': `bytes */${size}` });
       }
       throw error;
+    }
+  }
+
+  private async sizeOf(key: string): Promise<number | undefined> {
+    try {
+      const whole = await this.options.storage.read(key);
+      whole.body.destroy();
+      return whole.size;
+    } catch {
+      return undefined;
     }
   }
 

@@ -46,12 +46,15 @@ export interface GenerateWorkerOptions {
   /** BullMQ lock settings: a crashed worker's jobs are taken over after about `lockDurationMs`. */
   lockDurationMs?: number;
   stalledIntervalMs?: number;
+  /** On shutdown, how long in-flight jobs may take to finish before they are left to be resumed elsewhere. */
+  shutdownGraceMs?: number;
 }
 
 const DEFAULT_TIMEOUT_MS: Record<AssetKind, number> = { image: 10 * 60_000, video: 30 * 60_000 };
 
-/** The abort reason of a user's cancel; any other abort (shutdown) must not look like one. */
+/** Abort reasons: a user's cancel, and a shutdown that hands in-flight jobs back to the queue. */
 const USER_CANCEL = 'atelier:user-cancel';
+const SHUTDOWN = 'atelier:shutdown';
 
 class CancelledError extends Error {
   constructor() {
@@ -186,8 +189,11 @@ export function createGenerateWorker(options: GenerateWorkerOptions) {
   async function process(job: Job<GenerateJobData>, token: string | undefined, bullSignal?: AbortSignal): Promise<GenerateOutcome> {
     const data = job.data;
     const startedAt = Date.now();
+    // The time limit covers waiting on fal only: once fal has produced a result, saving it is never cut short.
     const timeout = AbortSignal.timeout(timeouts[data.kind]);
     const signal = AbortSignal.any([timeout, ...(bullSignal ? [bullSignal] : [])]);
+    const saveSignal = bullSignal ?? new AbortController().signal;
+    let saving = false;
     let requestId = data.falRequestId;
     let fal: FalClient | undefined;
     const timings: GenerationTimings = {};
@@ -203,16 +209,11 @@ export function createGenerateWorker(options: GenerateWorkerOptions) {
       }
       const falStarted = Date.now();
       const completed = await waitForCompletion(job, fal, requestId, signal);
-      let result: { data: unknown };
-      try {
-        result = await fal.queue.result(data.modelId, { requestId, abortSignal: signal });
-      } catch (error) {
-        if (signal.aborted) throw error;
-        throw markRequestFailed(classifyFalError(error), error);
-      }
+      const result = await fal.queue.result(data.modelId, { requestId, abortSignal: signal });
       timings.falMs = Date.now() - falStarted;
       const saveStarted = Date.now();
-      const assets = await save(job, result.data, requestId, signal);
+      saving = true;
+      const assets = await save(job, result.data, requestId, saveSignal);
       timings.saveMs = Date.now() - saveStarted;
       const inferenceSeconds = completed.status === 'COMPLETED' ? completed.metrics?.inference_time : undefined;
       const withInference = assets.map((asset) =>
@@ -222,6 +223,12 @@ export function createGenerateWorker(options: GenerateWorkerOptions) {
       await deliver(data, outcome);
       return outcome;
     } catch (caught) {
+      if (bullSignal?.reason === SHUTDOWN) {
+        // Back to the queue without using an attempt; whoever takes it resumes the fal request.
+        log.info({ jobId: data.jobId, falRequestId: requestId }, 'shutting down: job handed back to the queue');
+        await job.moveToDelayed(Date.now(), token);
+        throw new DelayedError();
+      }
       if (caught instanceof CancelledError || bullSignal?.reason === USER_CANCEL) {
         if (requestId && fal) {
           await fal.queue.cancel(data.modelId, { requestId }).catch((error: unknown) => log.warn({ jobId: data.jobId, err: classifyFalError(error) }, 'fal cancel failed'));
@@ -230,17 +237,15 @@ export function createGenerateWorker(options: GenerateWorkerOptions) {
         await deliver(data, outcome);
         return outcome;
       }
-      if (timeout.aborted) {
+      if (timeout.aborted && !saving) {
         if (requestId && fal) await fal.queue.cancel(data.modelId, { requestId }).catch(() => undefined);
         return fail(job, new AppError('PROVIDER_TIMEOUT', `no result from fal within ${timeouts[data.kind]} ms`), requestId);
       }
-      const error = caught instanceof AppError ? caught : isRequestLost(caught) ? requestLost(caught) : classifyFalError(caught);
+      // A retry resumes the same fal request (never a new submit, so never a second bill); a request
+      // fal no longer knows cannot be resumed, and is reported rather than silently submitted again.
+      const error = isRequestLost(caught) ? lostRequest(caught) : classifyFalError(caught);
       if (error instanceof SaveError) return postponeSave(job, token, error);
       if (error.retryable && job.attemptsMade + 1 < (job.opts.attempts ?? 1)) {
-        if (requestFailedAtFal.has(error) && requestId) {
-          // That request is over at fal (and was not billed); the retry submits a fresh one.
-          await job.updateData({ ...omitRequest(job.data), failedRequestIds: [...(job.data.failedRequestIds ?? []), requestId] });
-        }
         log.warn({ jobId: data.jobId, code: error.code, attempt: job.attemptsMade + 1, err: error.message }, 'generation failed, will retry');
         throw error;
       }
@@ -294,34 +299,23 @@ export function createGenerateWorker(options: GenerateWorkerOptions) {
       void worker.run();
       await worker.waitUntilReady();
     },
-    /** Stops taking jobs; in-flight ones get `graceMs` to finish, then are left to be resumed elsewhere. */
-    async close(graceMs = 10_000) {
+    /** Stops taking jobs; in-flight ones get `graceMs` to finish, then go back to the queue to be resumed. */
+    async close(graceMs = options.shutdownGraceMs ?? 10_000) {
       options.subscriber.off('message', onCancel);
       await options.subscriber.unsubscribe(channel).catch(() => undefined);
       const closing = worker.close();
       const timedOut = await Promise.race([closing.then(() => false), sleep(graceMs).then(() => true)]);
-      if (timedOut) await worker.close(true);
+      if (timedOut) {
+        worker.cancelAllJobs(SHUTDOWN);
+        await closing;
+      }
     },
   };
 }
 
-const requestFailedAtFal = new WeakSet<AppError>();
-
-/** A fal error read from the result of a finished request means that request failed and is over. */
-function markRequestFailed(error: AppError, raw: unknown): AppError {
-  if (raw && typeof raw === 'object' && 'status' in raw) requestFailedAtFal.add(error);
-  return error;
-}
-
-function requestLost(raw: unknown): AppError {
+function lostRequest(raw: unknown): AppError {
   const error = classifyFalError(raw);
-  requestFailedAtFal.add(error);
-  return error;
-}
-
-function omitRequest(data: GenerateJobData): GenerateJobData {
-  const { falRequestId: _dropped, ...rest } = data;
-  return rest;
+  return new AppError(error.code, error.message, error.details, { retryable: false });
 }
 
 export type GenerateWorker = ReturnType<typeof createGenerateWorker>;

@@ -33,8 +33,6 @@ export interface GenerateJobData {
   encryptedKey: string;
   /** Set the moment fal accepts the submit; a retried or recovered job resumes it instead of submitting again. */
   falRequestId?: string;
-  /** Requests that failed at fal and were replaced by a new submit (kept for the record). */
-  failedRequestIds?: string[];
   /** How many times saving the result was postponed (storage or download trouble). */
   saveAttempts?: number;
   /** When saving first failed; past the worker's give-up window the user is told. */

@@ -46,6 +46,8 @@ export interface StorageDriver {
   presignedUrl(key: string, expiresSeconds?: number): Promise<string | undefined>;
   /** Cheap reachability check for /readyz. */
   check(): Promise<void>;
+  /** Releases connections (the S3 client's sockets) on shutdown. */
+  destroy?(): void;
 }
 
 /**

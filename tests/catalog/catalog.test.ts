@@ -200,6 +200,17 @@ describe('chooseModel', () => {
     expect(chooseModel({ kind: 'video', hasReferenceImages: false }).id).toBe(defaultModel('video').id);
   });
 
+  it('with attachedBuckets, picks a default that takes every attached bucket', () => {
+    expect(chooseModel({ kind: 'video', hasReferenceImages: false, attachedBuckets: ['first_frame'] }).id).toBe(defaultImageToVideoModel().id);
+    expect(chooseModel({ kind: 'video', hasReferenceImages: false, attachedBuckets: ['first_frame', 'last_frame'] }).id).toBe(
+      'fal-ai/kling-video/v2.1/pro/image-to-video',
+    );
+    expect(chooseModel({ kind: 'image', hasReferenceImages: false, attachedBuckets: ['references'] }).id).toBe(defaultEditModel().id);
+    expect(chooseModel({ kind: 'image', hasReferenceImages: false, attachedBuckets: [] }).id).toBe(defaultModel('image').id);
+    // Nothing takes a video input yet: fall back to the images default and let buildInput explain.
+    expect(chooseModel({ kind: 'video', hasReferenceImages: false, attachedBuckets: ['video'] }).id).toBe(defaultImageToVideoModel().id);
+  });
+
   it('rejects an unknown name, listing the known ids of that kind', () => {
     const error = choiceError(() => chooseModel({ explicit: 'sdxl', kind: 'image', hasReferenceImages: false }));
     expect(error.code).toBe('unknown_model');
