@@ -12,6 +12,7 @@ export type { Attachment, Button, Card, CommandContext, FormSpec, Message } from
 export type { CommandDefinition, CommandOption, ComponentHandler, Services } from './define.js';
 export { componentId, parseComponentId } from './define.js';
 export { deliveryMessage, progressMessage, queuedMessage } from './render.js';
+export { suggest, type Choice } from './autocomplete.js';
 
 /** Every slash command, as data: adapters register and route from this list. */
 export const COMMANDS = [imagine, animate, gallery, key, jobs, models, help] as const satisfies readonly CommandDefinition[];

@@ -90,7 +90,20 @@ const envSchema = z
     S3_ENDPOINT: optionalUrl,
     S3_FORCE_PATH_STYLE: booleanFlag(false),
     S3_PUBLIC_URL: optionalUrl,
-    KEY_ENCRYPTION_SECRET: optionalString,
+    KEY_ENCRYPTION_SECRET: z.preprocess(
+      emptyAsUndefined,
+      z
+        .string()
+        .refine(
+          (list) => {
+            // The same reading as Keyring.fromSecretList: items trimmed, empty items ignored.
+            const secrets = list.split(',').map((secret) => secret.trim()).filter(Boolean);
+            return secrets.length > 0 && secrets.every((secret) => secret.length >= 32);
+          },
+          'must be at least 32 characters (each one, when rotating with NEW,OLD); generate one with `openssl rand -base64 48`',
+        )
+        .optional(),
+    ),
     FAL_PROXY_URL: optionalUrl,
     WORKER_CONCURRENCY: positiveInt(20),
     MAX_ACTIVE_JOBS_PER_USER: positiveInt(3),

@@ -1,7 +1,7 @@
 import { realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startApp, StartupError, type App, type Roles } from './app.js';
+import type { App, Roles } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
 import { KeyringError } from './crypto/keyring.js';
 import { createLogger, type Logger } from './logger.js';
@@ -22,6 +22,9 @@ export async function run(roles: Roles): Promise<void> {
     throw error;
   }
   const logger = createLogger(config.logLevel);
+  // Loaded only once the configuration is known to be good: a typo in PORT fails in well under a
+  // second instead of after loading BullMQ and the AWS SDK.
+  const { startApp, StartupError } = await import('./app.js');
   let app: App;
   try {
     app = await startApp(config, { roles, logger });

@@ -104,13 +104,13 @@ export class JobRepository {
     this.#countByStatus = db.prepare<[], { status: string; n: number }>(
       'SELECT status, count(*) AS n FROM jobs GROUP BY status',
     );
-    this.#createWithinLimit = ((job: InsertJobParams, maxActive: number): CreateJobResult => {
+    this.#createWithinLimit = db.transaction((job: InsertJobParams, maxActive: number): CreateJobResult => {
       const active = this.#countActive.get(job.user_id) ?? 0;
       if (active >= maxActive) return { ok: false, active };
       const row = this.#insert.get(job);
       if (!row) throw new Error('insert returned no row');
       return { ok: true, job: toJob(row) };
-    }) as any; this.#createWithinLimit.immediate = this.#createWithinLimit;
+    });
   }
 
   /**

@@ -1,27 +1,37 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it, type TestContext } from 'vitest';
 import { freePort } from '../helpers/app.js';
-import { bootFixture, type BootFixture } from './process.js';
+import { bootFixture, Semaphore, type BootFixture } from './process.js';
 
 const WARN = 40;
 
-let fixture: BootFixture | undefined;
+// Each test boots real processes (about 2 s each on an idle machine), so they run concurrently, each
+// with its own data dir, port and Redis prefix, removed when the test finishes. A few at a time: more
+// only makes every process slower on a small machine and the timing assertions flaky.
+const slots = new Semaphore(3);
 
-afterEach(async () => {
-  await fixture?.cleanup();
-  fixture = undefined;
-});
-
-async function setup(): Promise<BootFixture> {
-  fixture = await bootFixture();
+// (The context's onTestFinished: the global one cannot tell concurrent tests apart.)
+async function setup(context: TestContext): Promise<BootFixture> {
+  const release = await slots.acquire();
+  const fixture = await bootFixture().catch((error: unknown) => {
+    release();
+    throw error;
+  });
+  context.onTestFinished(async () => {
+    try {
+      await fixture.cleanup();
+    } finally {
+      release();
+    }
+  });
   return fixture;
 }
 
-describe('npm start (src/main.ts)', () => {
-  it('starts headless with defaults, generates its secret, answers probes and stops on SIGTERM', async () => {
-    const { dir, port, start } = await setup();
+describe.concurrent('npm start (src/main.ts)', { timeout: 120_000 }, () => {
+  it('starts headless with defaults, generates its secret, answers probes and stops on SIGTERM', async (context) => {
+    const { dir, port, start } = await setup(context);
     const app = start('src/main.ts');
     const up = await app.waitForLog((line) => line.msg === 'Atelier is up');
     expect(up).toMatchObject({ storage: 'local', falProxy: 'off' });
@@ -59,27 +69,34 @@ describe('npm start (src/main.ts)', () => {
     expect(app.output).not.toContain(generated);
   });
 
-  it('reuses the generated secret on the next boot without warning again, and stops on SIGINT', async () => {
-    const { dir, start } = await setup();
+  it('reuses the generated secret on the next boot, and a worker sharing the data dir uses it too', async (context) => {
+    const { dir, start } = await setup(context);
     const first = start('src/main.ts');
     await first.waitForLog((line) => line.msg === 'Atelier is up');
     const secret = readFileSync(`${dir}/data/key-encryption.secret`, 'utf8');
     first.kill('SIGTERM');
     expect((await first.waitForExit(10_000)).code).toBe(0);
 
+    // A restart runs next to a worker without KEY_ENCRYPTION_SECRET: both read the file, nobody regenerates it.
     const second = start('src/main.ts');
+    const worker = start('src/worker-main.ts');
     await second.waitForLog((line) => line.msg === 'Atelier is up');
+    await worker.waitForLog((line) => line.msg === 'Atelier generation worker is up');
     expect(readFileSync(`${dir}/data/key-encryption.secret`, 'utf8')).toBe(secret);
-    expect(second.logs.some((line) => line.level === WARN && String(line.msg).includes('KEY_ENCRYPTION_SECRET'))).toBe(false);
+    for (const booted of [second, worker]) {
+      expect(booted.logs.some((line) => line.level === WARN && String(line.msg).includes('KEY_ENCRYPTION_SECRET'))).toBe(false);
+    }
     second.kill('SIGINT');
+    worker.kill('SIGINT');
     expect((await second.waitForExit(10_000)).code).toBe(0);
+    expect((await worker.waitForExit(10_000)).code).toBe(0);
   });
 
-  it('exits 69 quickly, naming REDIS_URL and how to start Redis, when Redis is unreachable', async () => {
-    const { start } = await setup();
+  it('exits 69 quickly, naming REDIS_URL and how to start Redis, when Redis is unreachable', async (context) => {
+    const { start } = await setup(context);
     const closedPort = await freePort();
     const app = start('src/main.ts', { REDIS_URL: `redis://:hunter2-redis-password@127.0.0.1:${closedPort}` });
-    const exit = await app.waitForExit(15_000);
+    const exit = await app.waitForExit(30_000);
     expect(exit.code).toBe(69);
     const stderr = app.stderr.join('\n');
     expect(stderr).toContain('REDIS_URL');
@@ -89,11 +106,11 @@ describe('npm start (src/main.ts)', () => {
     expect(app.output).not.toContain('hunter2-redis-password');
   });
 
-  it('exits 78 naming every bad variable, without echoing secrets', async () => {
-    const { start } = await setup();
+  it('exits 78 naming every bad variable, without echoing secrets', async (context) => {
+    const { start } = await setup(context);
     const secret = `s3cr3t-${randomBytes(24).toString('hex')}`;
     const app = start('src/main.ts', { PORT: 'abc', WORKER_CONCURRENCY: 'zero', KEY_ENCRYPTION_SECRET: secret });
-    const exit = await app.waitForExit(15_000);
+    const exit = await app.waitForExit(30_000);
     expect(exit.code).toBe(78);
     const stderr = app.stderr.join('\n');
     expect(stderr).toContain('PORT must be a whole number');
@@ -103,22 +120,33 @@ describe('npm start (src/main.ts)', () => {
     expect(app.output).not.toContain(secret);
   });
 
-  it('exits 78 naming KEY_ENCRYPTION_SECRET when it is too short, without echoing it', async () => {
-    const { start } = await setup();
+  it('exits 78 naming KEY_ENCRYPTION_SECRET when it is too short, without echoing it', async (context) => {
+    const { start } = await setup(context);
     const app = start('src/main.ts', { KEY_ENCRYPTION_SECRET: 'too-short-hunter2' });
-    const exit = await app.waitForExit(15_000);
+    const exit = await app.waitForExit(30_000);
     expect(exit.code).toBe(78);
     expect(app.stderr.join('\n')).toContain('KEY_ENCRYPTION_SECRET must be at least 32 characters');
     expect(app.output).not.toContain('too-short-hunter2');
   });
 
-  it('exits non-zero naming PORT when the port is taken', async () => {
-    const { port, start } = await setup();
+  it('exits 78 naming the secret file when it is empty, rather than replacing it', async (context) => {
+    const { dir, start } = await setup(context);
+    mkdirSync(`${dir}/data`, { recursive: true });
+    writeFileSync(`${dir}/data/key-encryption.secret`, '', { mode: 0o600 });
+    const app = start('src/main.ts');
+    const exit = await app.waitForExit(30_000);
+    expect(exit.code).toBe(78);
+    expect(app.stderr.join('\n')).toContain(`${dir}/data/key-encryption.secret is empty`);
+    expect(readFileSync(`${dir}/data/key-encryption.secret`, 'utf8')).toBe('');
+  });
+
+  it('exits non-zero naming PORT when the port is taken', async (context) => {
+    const { port, start } = await setup(context);
     const blocker = createServer();
     await new Promise<void>((resolve) => blocker.listen(port, '0.0.0.0', resolve));
     try {
       const app = start('src/main.ts');
-      const exit = await app.waitForExit(15_000);
+      const exit = await app.waitForExit(30_000);
       expect(exit.code).toBe(70);
       expect(app.stderr.join('\n')).toContain(`PORT=${port} is already in use`);
     } finally {
@@ -126,14 +154,14 @@ describe('npm start (src/main.ts)', () => {
     }
   });
 
-  it('never logs KEY_ENCRYPTION_SECRET, even at trace level', async () => {
-    const { port, start } = await setup();
+  it('never logs KEY_ENCRYPTION_SECRET, even at trace level', async (context) => {
+    const { dir, port, start } = await setup(context);
     const current = `current-${randomBytes(24).toString('base64url')}`;
     const previous = `previous-${randomBytes(24).toString('base64url')}`;
     const app = start('src/main.ts', { KEY_ENCRYPTION_SECRET: `${current},${previous}`, LOG_LEVEL: 'trace' });
     await app.waitForLog((line) => line.msg === 'Atelier is up');
     // A configured secret: nothing is generated and nothing warns about it.
-    expect(existsSync(`${fixture!.dir}/data/key-encryption.secret`)).toBe(false);
+    expect(existsSync(`${dir}/data/key-encryption.secret`)).toBe(false);
     for (const path of ['/healthz', '/readyz', '/metrics', '/s/nope', '/media/nope.png']) await (await fetch(`http://127.0.0.1:${port}${path}`)).text();
     app.kill('SIGTERM');
     expect((await app.waitForExit(10_000)).code).toBe(0);
@@ -142,9 +170,9 @@ describe('npm start (src/main.ts)', () => {
   });
 });
 
-describe('npm run start:worker (src/worker-main.ts)', () => {
-  it('runs only a generation worker', async () => {
-    const { dir, port, start } = await setup();
+describe.concurrent('npm run start:worker (src/worker-main.ts)', { timeout: 120_000 }, () => {
+  it('runs only a generation worker', async (context) => {
+    const { dir, port, start } = await setup(context);
     const worker = start('src/worker-main.ts', { KEY_ENCRYPTION_SECRET: randomBytes(36).toString('base64') });
     await worker.waitForLog((line) => line.msg === 'Atelier generation worker is up');
     expect(worker.logs.some((line) => line.msg === 'generation worker started')).toBe(true);
@@ -159,28 +187,13 @@ describe('npm run start:worker (src/worker-main.ts)', () => {
     expect(exit.ms).toBeLessThan(5_000);
   });
 
-  it('refuses to start without KEY_ENCRYPTION_SECRET when no secret file exists', async () => {
-    const { dir, start } = await setup();
+  it('refuses to start without KEY_ENCRYPTION_SECRET when no secret file exists', async (context) => {
+    const { dir, start } = await setup(context);
     const worker = start('src/worker-main.ts');
-    const exit = await worker.waitForExit(15_000);
+    const exit = await worker.waitForExit(30_000);
     expect(exit.code).not.toBe(0);
     expect(worker.stderr.join('\n')).toContain('KEY_ENCRYPTION_SECRET must be set for a worker-only process');
     // It must not generate a secret of its own, which could never open the owner's envelopes.
     expect(existsSync(`${dir}/data/key-encryption.secret`)).toBe(false);
-  });
-
-  it('uses the secret file the main process generated when sharing its data dir', async () => {
-    const { dir, start } = await setup();
-    const main = start('src/main.ts');
-    await main.waitForLog((line) => line.msg === 'Atelier is up');
-    main.kill('SIGTERM');
-    expect((await main.waitForExit(10_000)).code).toBe(0);
-    const secret = readFileSync(`${dir}/data/key-encryption.secret`, 'utf8');
-
-    const worker = start('src/worker-main.ts');
-    await worker.waitForLog((line) => line.msg === 'Atelier generation worker is up');
-    expect(readFileSync(`${dir}/data/key-encryption.secret`, 'utf8')).toBe(secret);
-    worker.kill('SIGTERM');
-    expect((await worker.waitForExit(10_000)).code).toBe(0);
   });
 });

@@ -77,7 +77,7 @@ export class BootedProcess {
   }
 
   /** Resolves with the first log line matching, or rejects (with the output so far) on exit or timeout. */
-  waitForLog(match: (line: LogLine) => boolean, timeoutMs = 20_000): Promise<LogLine> {
+  waitForLog(match: (line: LogLine) => boolean, timeoutMs = 30_000): Promise<LogLine> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => finish(new Error(`no matching log line within ${timeoutMs} ms; output:\n${this.output}`)), timeoutMs);
       const finish = (error?: Error, line?: LogLine) => {
@@ -166,4 +166,25 @@ export async function bootFixture(): Promise<BootFixture> {
       await dir.cleanup();
     },
   };
+}
+
+/** At most `size` holders at once; `acquire` resolves with the release function. */
+export class Semaphore {
+  private available: number;
+  private readonly queue: Array<() => void> = [];
+  constructor(size: number) {
+    this.available = size;
+  }
+  async acquire(): Promise<() => void> {
+    if (this.available > 0) this.available -= 1;
+    else await new Promise<void>((resolve) => this.queue.push(resolve));
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = this.queue.shift();
+      if (next) next();
+      else this.available += 1;
+    };
+  }
 }

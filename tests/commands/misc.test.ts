@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Services } from '../../commands/define.js';
-import { COMMANDS, runCommand, runComponent } from '../../commands/index.js';
-import { listModels } from '../../src/catalog/index.js';
+import { COMMANDS, runCommand, runComponent, suggest } from '../../commands/index.js';
+import { getModel, listModels } from '../../src/catalog/index.js';
 import { testUser } from '../helpers/app.js';
 import { MemoryContext } from '../helpers/memory-context.js';
 import { CommandsHarness } from './support.js';
@@ -109,5 +109,25 @@ describe('/models, /help and the one error handler', () => {
     const ctx = await h.run('imagine', { prompt: 'x', params: 'bogus' }, { user });
     expect(ctx.deferred).toEqual({ private: false });
     expect(ctx.lastReply().private).toBe(true);
+  });
+});
+
+describe('autocomplete suggestions', () => {
+  it('suggests models of the command kind, and the sizes and durations of the chosen model', () => {
+    expect(suggest('imagine', 'model', '').map((choice) => choice.value)).toEqual(listModels({ kind: 'image' }).map((model) => model.aliases[0]));
+    expect(suggest('animate', 'model', 'veo').map((choice) => choice.value)).toEqual(['veo3', 'veo3.1']);
+    expect(suggest('imagine', 'size', 'land').map((choice) => choice.value)).toEqual(['landscape_4_3', 'landscape_16_9']);
+    expect(suggest('imagine', 'size', '800x600').map((choice) => choice.value)).toContain('800x600');
+    expect(suggest('imagine', 'size', '', { model: 'kontext' }).map((choice) => choice.value)).toContain('16:9');
+    expect(suggest('imagine', 'size', '', { image: { name: 'a.png' } }).map((choice) => choice.value)).toContain('16:9');
+    expect(suggest('animate', 'duration', '').map((choice) => choice.value)).toEqual(['4s', '6s', '8s']);
+    expect(suggest('animate', 'duration', '', { model: 'kling' }).map((choice) => choice.value)).toEqual(['5', '10']);
+    expect(suggest('animate', 'duration', '', { first_frame: { name: 'a.png' } }).map((choice) => choice.value)).toEqual(['5', '10']);
+    expect(suggest('imagine', 'size', '', { model: 'nonsense' })).toEqual([]);
+    expect(suggest('imagine', 'prompt', 'a cat')).toEqual([]);
+    for (const choice of suggest('gallery', 'model', '')) {
+      expect(choice.name.length).toBeLessThanOrEqual(100);
+      expect(getModel(choice.value)).toBeDefined();
+    }
   });
 });

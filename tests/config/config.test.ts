@@ -216,9 +216,20 @@ describe('loadConfig', () => {
     expect(error.problems).toContain('REDIS_URL must be a redis:// or rediss:// URL (got "[redacted]@redis.internal:6379")');
   });
 
-  it('passes KEY_ENCRYPTION_SECRET through without validating or trimming inner commas', () => {
+  it('passes KEY_ENCRYPTION_SECRET through, rotation list included', () => {
     const secret = 'a'.repeat(40) + ',' + 'b'.repeat(40);
     expect(loadConfig({ KEY_ENCRYPTION_SECRET: secret }).keyEncryptionSecret).toBe(secret);
+    expect(loadConfig({ KEY_ENCRYPTION_SECRET: `${'c'.repeat(32)},` }).keyEncryptionSecret).toBe(`${'c'.repeat(32)},`);
+  });
+
+  it.each([['short-hunter2'], [`${'a'.repeat(40)},short-hunter2`], [' , ']])('rejects KEY_ENCRYPTION_SECRET=%s without echoing it', (secret) => {
+    const error = problemsOf({ KEY_ENCRYPTION_SECRET: secret, PORT: 'abc' });
+    // Reported together with the other problems.
+    expect(error.problems).toHaveLength(2);
+    const line = error.problems.find((problem) => problem.startsWith('KEY_ENCRYPTION_SECRET '));
+    expect(line).toMatch(/^KEY_ENCRYPTION_SECRET must be at least 32 characters/);
+    expect(error.message).not.toContain('hunter2');
+    expect(error.message).toContain('(got "[redacted]")');
   });
 
   it('accepts redis and rediss URLs and Redis Cluster hash tags in the prefix', () => {
