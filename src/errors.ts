@@ -96,10 +96,10 @@ export function userMessage(error: unknown): string {
   switch (appError.code) {
     case 'NO_KEY':
       return 'You have not registered a fal key yet. Send me `/key set` in a direct message; your key is stored encrypted and only its last four characters are ever shown.';
-    case 'UNKNOWN_MODEL':
-      return details.allowed?.length
-        ? `I don't know that model. Try one of: ${details.allowed.join(', ')}.`
-        : "I don't know that model. `/models` lists the ones you can use.";
+    case 'UNKNOWN_MODEL': {
+      const known = details.allowed?.length ? ` Try one of: ${details.allowed.join(', ')}.` : ' `/models` lists the ones you can use.';
+      return details.reason ? `${sentence(details.reason)}${known}` : `I don't know that model.${known}`;
+    }
     case 'INVALID_PARAMS': {
       const reason = details.reason ?? appError.message;
       const firstAllowed = details.allowed?.[0];
@@ -111,7 +111,7 @@ export function userMessage(error: unknown): string {
     case 'INPUT_TOO_LARGE':
       return `That attachment is too large${details.maxBytes ? ` (the limit is ${formatBytes(details.maxBytes)})` : ''}.`;
     case 'TOO_MANY_JOBS':
-      return `You already have ${details.limit ?? 'the maximum number of'} generations in progress. Wait for one to finish, or cancel one with \`/jobs\`.`;
+      return `You already have ${details.limit === 1 ? 'a generation' : `${details.limit ?? 'the maximum number of'} generations`} in progress. Wait for one to finish, or cancel one with \`/jobs\`.`;
     case 'NOT_ALLOWED':
       return details.reason ?? "You're not allowed to do that.";
     case 'NOT_FOUND':
@@ -127,7 +127,7 @@ export function userMessage(error: unknown): string {
     case 'RATE_LIMITED':
       return 'fal is rate-limiting your key right now. I will retry automatically; if it keeps happening, try again in a few minutes.';
     case 'PROVIDER_UNAVAILABLE':
-      return 'fal is having trouble right now. I retried several times without success; please try again later.';
+      return details.reason ? sentence(details.reason) : 'fal is having trouble right now. I retried several times without success; please try again later.';
     case 'PROVIDER_TIMEOUT':
       return 'The generation took too long and was stopped. Please try again, perhaps with a simpler request.';
     case 'STORAGE_FAILED':

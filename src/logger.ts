@@ -35,6 +35,18 @@ export const REDACTED_PATHS = [
   '*.encryptedKey',
   'keyEncryptionSecret',
   '*.keyEncryptionSecret',
+  // KEY_ENCRYPTION_SECRET as resolved (crypto/keyring's ResolvedSecret), passwords, cookies, and
+  // Redis URLs, which may carry a password.
+  'secrets',
+  '*.secrets',
+  'password',
+  '*.password',
+  'cookie',
+  '*.cookie',
+  'headers.cookie',
+  '*.headers.cookie',
+  'redisUrl',
+  '*.redisUrl',
 ];
 
 export function createLogger(level: string, destination?: DestinationStream): Logger {

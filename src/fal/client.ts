@@ -52,6 +52,8 @@ export function createUserFalClient(key: string, transport: FalTransport): FalCl
   });
 }
 
+const KEY_CHECK_UNAVAILABLE = 'fal could not check your key just now, so it was not saved. Please try again in a few minutes';
+
 const KEY_CHECK_URL = 'https://api.fal.ai/v1/models/pricing?endpoint_id=fal-ai%2Fflux%2Fschnell';
 
 /**
@@ -71,13 +73,13 @@ export async function checkFalKey(key: string, transport: FalTransport, signal?:
       ...(signal ? { signal } : {}),
     });
   } catch (error) {
-    throw new AppError('PROVIDER_UNAVAILABLE', 'fal key check failed to connect', {}, { cause: error });
+    throw new AppError('PROVIDER_UNAVAILABLE', 'fal key check failed to connect', { reason: KEY_CHECK_UNAVAILABLE }, { cause: error });
   }
   await response.body?.cancel();
   if (response.ok) return;
   if (response.status === 401 || response.status === 403) {
     throw new AppError('INVALID_KEY', `fal rejected the key (HTTP ${response.status})`);
   }
-  if (response.status === 429) throw new AppError('RATE_LIMITED', 'fal rate-limited the key check');
-  throw new AppError('PROVIDER_UNAVAILABLE', `fal key check answered HTTP ${response.status}`);
+  if (response.status === 429) throw new AppError('PROVIDER_UNAVAILABLE', 'fal rate-limited the key check', { reason: KEY_CHECK_UNAVAILABLE });
+  throw new AppError('PROVIDER_UNAVAILABLE', `fal key check answered HTTP ${response.status}`, { reason: KEY_CHECK_UNAVAILABLE });
 }

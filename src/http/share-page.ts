@@ -12,7 +12,11 @@ export interface SharePageInput {
 const escapeHtml = (text: string) =>
   text.replace(/[&<>"']/g, (char) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[char] ?? char);
 
-const clip = (text: string, max: number) => (text.length > max ? `${text.slice(0, max - 1).trimEnd()}…` : text);
+/** At most `max` characters (code points: an emoji is never cut in half into an invalid surrogate). */
+const clip = (text: string, max: number) => {
+  const chars = [...text];
+  return chars.length > max ? `${chars.slice(0, max - 1).join('').trimEnd()}…` : text;
+};
 
 const meta = (property: string, content: string | number | undefined) =>
   content === undefined ? '' : `<meta property="${property}" content="${escapeHtml(String(content))}">`;

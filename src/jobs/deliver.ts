@@ -77,24 +77,7 @@ export function createDeliverWorker(options: DeliverWorkerOptions) {
     if (outcome.falRequestId && !job.falRequestId) repos.jobs.setFalRequestId(job.id, outcome.falRequestId);
     switch (outcome.status) {
       case 'succeeded': {
-        const assets = repos.assets.recordAssets(
-          job.id,
-          outcome.assets.map((asset) => ({
-            position: asset.position,
-            kind: asset.kind,
-            storageDriver: asset.storageDriver,
-            storageKey: asset.storageKey,
-            contentType: asset.contentType,
-            bytes: asset.bytes,
-            sha256: asset.sha256,
-            width: asset.width ?? null,
-            height: asset.height ?? null,
-            durationSeconds: asset.durationSeconds ?? null,
-            seed: asset.seed ?? null,
-            inferenceMs: asset.inferenceMs ?? null,
-            nsfw: asset.nsfw,
-          })),
-        );
+        const assets = repos.assets.recordAssets(job.id, outcome.assets);
         if (repos.jobs.finishJob(job.id, { status: 'succeeded', at })) {
           options.metrics.jobsFinished.inc({ status: 'succeeded' });
           options.metrics.rehostedBytes.inc({}, assets.reduce((sum, asset) => sum + asset.bytes, 0));

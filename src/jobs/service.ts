@@ -1,6 +1,6 @@
 import { QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { buildInput, chooseModel, ModelChoiceError, type CatalogModel } from '../catalog/index.js';
+import { buildInput, chooseModel, getModel, ModelChoiceError, type CatalogModel } from '../catalog/index.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { Job, Repositories, User } from '../db/index.js';
 import type { AssetKind, InputBucket, UserRef } from '../domain.js';
@@ -236,7 +236,15 @@ function pickModel(explicit: string | undefined, kind: AssetKind, files: readonl
       hasReferenceImages: files.some((file) => file.bucket !== 'video'),
     });
   } catch (error) {
-    if (error instanceof ModelChoiceError) throw new AppError('UNKNOWN_MODEL', error.message, { allowed: error.known, reason: error.message });
+    if (error instanceof ModelChoiceError) {
+      const allowed = error.known.map((id) => getModel(id)?.aliases[0] ?? id);
+      const other = getModel(error.requested);
+      const reason =
+        error.code === 'wrong_kind' && other
+          ? `${other.name} makes ${other.kind}s; use ${other.kind === 'video' ? '/animate' : '/imagine'} for it`
+          : `I don't know the model "${error.requested}"`;
+      throw new AppError('UNKNOWN_MODEL', error.message, { allowed, reason });
+    }
     throw error;
   }
 }

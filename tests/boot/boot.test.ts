@@ -98,6 +98,8 @@ describe.concurrent('npm start (src/main.ts)', { timeout: 120_000 }, () => {
     const app = start('src/main.ts', { REDIS_URL: `redis://:hunter2-redis-password@127.0.0.1:${closedPort}` });
     const exit = await app.waitForExit(30_000);
     expect(exit.code).toBe(69);
+    // No retrying for ever: loading the code is most of it (about 2 s), then a refused connection fails at once.
+    expect(app.lifetimeMs).toBeLessThan(15_000);
     const stderr = app.stderr.join('\n');
     expect(stderr).toContain('REDIS_URL');
     expect(stderr).toContain(`127.0.0.1:${closedPort}`);

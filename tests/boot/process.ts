@@ -22,6 +22,9 @@ export class BootedProcess {
   private readonly child: ChildProcess;
   private listeners: Array<() => void> = [];
   exitCode: number | null | undefined;
+  readonly startedAt = Date.now();
+  /** Milliseconds from spawn to exit, once exited. */
+  lifetimeMs: number | undefined;
 
   constructor(entry: 'src/main.ts' | 'src/worker-main.ts', env: Record<string, string>) {
     this.child = spawn(process.execPath, ['--import', 'tsx', entry], {
@@ -43,6 +46,7 @@ export class BootedProcess {
     this.exited = new Promise((resolve) => {
       this.child.on('exit', (code, signal) => {
         this.exitCode = code;
+        this.lifetimeMs = Date.now() - this.startedAt;
         // Let the last output chunks arrive.
         setTimeout(() => {
           resolve({ code, signal });

@@ -96,6 +96,17 @@ describe('share pages', () => {
     expect(html).toContain('x'.repeat(400));
   });
 
+  it('never cuts an emoji in half when clipping the title', async () => {
+    const prompt = '🐱'.repeat(300);
+    const asset = await insertAsset(harness, { prompt, body: makePng(8, 8), ext: 'png', contentType: 'image/png' });
+    const html = await (await fetch(shareUrl(asset.shareId))).text();
+    expect(html).not.toContain('\uFFFD');
+    const title = /<title>([^<]*)<\/title>/.exec(html)?.[1] ?? '';
+    expect([...title]).toHaveLength(200);
+    expect(title).toBe(`${'🐱'.repeat(199)}…`);
+    expect(metaContent(html, 'og:title')).toBe(title);
+  });
+
   it('renders a video page with og:video and no og:image when there is no poster', async () => {
     const asset = await insertAsset(harness, {
       kind: 'video',
