@@ -50,8 +50,13 @@ export interface AppOptions {
   s3Credentials?: { accessKeyId: string; secretAccessKey: string };
 }
 
+/** A reason the process cannot start, with the exit code it should end with (sysexits). */
 export class StartupError extends Error {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    /** 69: a dependency is unavailable (Redis); 78: the configuration is incomplete. */
+    readonly exitCode: 69 | 78 = 69,
+  ) {
     super(message);
     this.name = 'StartupError';
   }
@@ -123,6 +128,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       throw new StartupError(
         'KEY_ENCRYPTION_SECRET must be set for a worker-only process: use the same secret as the main process ' +
           `(it generated one into ${config.dataDir}/key-encryption.secret if you did not set one).`,
+        78,
       );
     }
   }
@@ -143,80 +149,32 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   const redis = createRedis(config.redisUrl);
   redis.on('error', (error) => logger.error({ err: error }, 'redis connection error'));
   const queues = createQueues(redis, config.queuePrefix, options.queueTuning ?? DEFAULT_TUNING);
-  const closers: Array<() => Promise<void>> = [];
 
-  let generateWorker: GenerateWorker | undefined;
-  let subscriber: Redis | undefined;
-  let owner: OwnerParts | undefined;
-  let deliverWorker: DeliverWorker | undefined;
-  let eventsConnection: Redis | undefined;
-
-  try {
-    if (roles.owner) {
-      const db = openDatabase(config.databasePath);
-      const repos = createRepositories(db);
-      const events = new PipelineEvents();
-      const metrics = new MetricsRegistry();
-      const links = createLinks(config.publicUrl, storage);
-      const deliverers = options.deliverers ?? new Map<Platform, Deliverer>();
-      metrics.add(
-        new CollectedGauge('atelier_jobs', 'Jobs recorded in the database, by status', () =>
-          Object.entries(repos.jobs.countJobsByStatus()).map(([status, count]) => [{ status }, count]),
-        ),
-      );
-      metrics.add(
-        new CollectedGauge('atelier_queue_jobs', 'Jobs in the BullMQ queues, by queue and state', async () => {
-          const states = ['waiting', 'active', 'delayed', 'failed', 'prioritized'] as const;
-          const [generate, deliver] = await Promise.all([queues.generate.getJobCounts(...states), queues.deliver.getJobCounts(...states)]);
-          return [
-            ...Object.entries(generate).map(([state, count]): [Record<string, string>, number] => [{ queue: 'generate', state }, count]),
-            ...Object.entries(deliver).map(([state, count]): [Record<string, string>, number] => [{ queue: 'deliver', state }, count]),
-          ];
-        }),
-      );
-      const service = new GenerationService({
-        repos,
-        queues,
-        redis,
-        prefix: config.queuePrefix,
-        keyring,
-        events,
-        logger,
-        maxActiveJobsPerUser: config.maxActiveJobsPerUser,
-        maxInputBytes: config.maxInputBytes,
-      });
-      eventsConnection = redis.duplicate();
-      await service.startProgressFeed(eventsConnection);
-      deliverWorker = createDeliverWorker({ redis, prefix: config.queuePrefix, repos, links, deliverers, events, metrics, logger });
-      await deliverWorker.start();
-      const http = new HttpServer({
-        port: config.port,
-        logger,
-        repos,
-        storage,
-        links,
-        readiness: {
-          redis: async () => void (await redis.ping()),
-          database: async () => void db.prepare('SELECT 1').get(),
-          storage: () => storage.check(),
-        },
-        renderMetrics: () => metrics.render(),
-      });
-      const httpPort = await http.listen();
-      const services: Services = {
-        generation: service,
-        keys: new KeyService(repos, keyring, transport),
-        gallery: new GalleryService(repos, storage, links, logger),
-        maxInputBytes: config.maxInputBytes,
-        maxActiveJobsPerUser: config.maxActiveJobsPerUser,
-      };
-      owner = { db, repos, events, service, links, http, httpPort, metrics, deliverers, services };
-      closers.push(async () => http.close());
-      logger.info({ port: httpPort, publicUrl: config.publicUrl }, 'HTTP server listening');
+  // Each part registers how to stop it as soon as it has started; shutdown (or a failed start) runs
+  // them in reverse: stop taking work, let in-flight work finish or hand it back, then drop connections.
+  const closers: Array<() => Promise<void> | void> = [
+    () => storage.destroy?.(),
+    () => void redis.quit().catch(() => redis.disconnect()),
+    () => queues.close(),
+  ];
+  const closeAll = async () => {
+    for (const close of closers.reverse()) {
+      try {
+        await close();
+      } catch (error) {
+        logger.warn({ err: error }, 'error while closing');
+      }
     }
+    closers.length = 0;
+  };
+
+  let owner: OwnerParts | undefined;
+  try {
+    if (roles.owner) owner = await startOwner(config, options, { logger, keyring, storage, transport, redis, queues, closers });
     if (roles.generate) {
-      subscriber = redis.duplicate();
-      generateWorker = createGenerateWorker({
+      const subscriber = redis.duplicate();
+      closers.push(() => void subscriber.quit().catch(() => subscriber.disconnect()));
+      const generateWorker = createGenerateWorker({
         redis,
         subscriber,
         prefix: config.queuePrefix,
@@ -230,13 +188,11 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
         ...options.workerTuning,
       });
       await generateWorker.start();
+      closers.push(() => generateWorker.close());
       logger.info({ concurrency: config.workerConcurrency }, 'generation worker started');
     }
   } catch (error) {
-    redis.disconnect();
-    subscriber?.disconnect();
-    eventsConnection?.disconnect();
-    owner?.db.close();
+    await closeAll();
     throw error;
   }
 
@@ -251,18 +207,86 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     redis,
     ...(owner ? { owner } : {}),
     close() {
-      closing ??= (async () => {
-        // Order: stop taking work, let in-flight work finish (or hand it back), then drop connections.
-        for (const close of closers) await close();
-        await generateWorker?.close();
-        await deliverWorker?.close();
-        await owner?.service.close();
-        await queues.close();
-        await Promise.all([redis, subscriber, eventsConnection].map((connection) => connection?.quit().catch(() => undefined)));
-        owner?.db.close();
-        storage.destroy?.();
-      })();
+      closing ??= closeAll();
       return closing;
     },
   };
+}
+
+interface SharedParts {
+  logger: Logger;
+  keyring: Keyring;
+  storage: StorageDriver;
+  transport: FalTransport;
+  redis: Redis;
+  queues: Queues;
+  closers: Array<() => Promise<void> | void>;
+}
+
+/** The owning process: SQLite, the deliver worker, the progress feed, services and the HTTP server. */
+async function startOwner(config: Config, options: AppOptions, shared: SharedParts): Promise<OwnerParts> {
+  const { logger, keyring, storage, transport, redis, queues, closers } = shared;
+  const db = openDatabase(config.databasePath);
+  closers.push(() => void db.close());
+  const repos = createRepositories(db);
+  const events = new PipelineEvents();
+  const metrics = new MetricsRegistry();
+  const links = createLinks(config.publicUrl, storage);
+  const deliverers = options.deliverers ?? new Map<Platform, Deliverer>();
+  metrics.add(
+    new CollectedGauge('atelier_jobs', 'Jobs recorded in the database, by status', () =>
+      Object.entries(repos.jobs.countJobsByStatus()).map(([status, count]) => [{ status }, count]),
+    ),
+  );
+  metrics.add(
+    new CollectedGauge('atelier_queue_jobs', 'Jobs in the BullMQ queues, by queue and state', async () => {
+      const states = ['waiting', 'active', 'delayed', 'failed', 'prioritized'] as const;
+      const counts = await Promise.all([queues.generate.getJobCounts(...states), queues.deliver.getJobCounts(...states)]);
+      return (['generate', 'deliver'] as const).flatMap((queue, index) =>
+        Object.entries(counts[index] ?? {}).map(([state, count]): [Record<string, string>, number] => [{ queue, state }, count]),
+      );
+    }),
+  );
+  const service = new GenerationService({
+    repos,
+    queues,
+    redis,
+    prefix: config.queuePrefix,
+    keyring,
+    events,
+    logger,
+    maxActiveJobsPerUser: config.maxActiveJobsPerUser,
+    maxInputBytes: config.maxInputBytes,
+  });
+  const eventsConnection = redis.duplicate();
+  closers.push(() => void eventsConnection.quit().catch(() => eventsConnection.disconnect()));
+  await service.startProgressFeed(eventsConnection);
+  closers.push(() => service.close());
+  const deliverWorker = createDeliverWorker({ redis, prefix: config.queuePrefix, repos, links, deliverers, events, metrics, logger });
+  await deliverWorker.start();
+  closers.push(() => deliverWorker.close());
+  const http = new HttpServer({
+    port: config.port,
+    logger,
+    repos,
+    storage,
+    links,
+    readiness: {
+      redis: async () => void (await redis.ping()),
+      database: async () => void db.prepare('SELECT 1').get(),
+      storage: () => storage.check(),
+    },
+    renderMetrics: () => metrics.render(),
+  });
+  const httpPort = await http.listen();
+  closers.push(() => http.close());
+  logger.info({ port: httpPort, publicUrl: config.publicUrl }, 'HTTP server listening');
+  const services: Services = {
+    generation: service,
+    keys: new KeyService(repos, keyring, transport),
+    gallery: new GalleryService(repos, storage, links, logger),
+    maxInputBytes: config.maxInputBytes,
+    maxActiveJobsPerUser: config.maxActiveJobsPerUser,
+  };
+  return { db, repos, events, service, links, http, httpPort, metrics, deliverers, services };
 }

@@ -32,7 +32,7 @@ export async function run(roles: Roles): Promise<void> {
     if (error instanceof StartupError) {
       logger.fatal(error.message);
       process.stderr.write(`\n${error.message}\n`);
-      process.exit(69);
+      process.exit(error.exitCode);
     }
     if (error instanceof KeyringError) {
       // A short or unreadable KEY_ENCRYPTION_SECRET is a configuration problem, like a bad PORT.

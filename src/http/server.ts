@@ -147,8 +147,8 @@ export class HttpServer {
       const headers: Record<string, string | number> = {
         'content-type': result.contentType,
         'accept-ranges': 'bytes',
-        // Keys name one immutable object (a job's nth output), so caches may keep it for good.
-        'cache-control': 'public, max-age=31536000, immutable',
+        // Content never changes under a key, but a moderator may remove it: caches keep it a day at most.
+        'cache-control': 'public, max-age=86400',
         'x-content-type-options': 'nosniff',
       };
       if (url.searchParams.has('download')) headers['content-disposition'] = `attachment; filename="${key.split('/').slice(-2).join('-')}"`;

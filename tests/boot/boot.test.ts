@@ -193,7 +193,7 @@ describe.concurrent('npm run start:worker (src/worker-main.ts)', { timeout: 120_
     const { dir, start } = await setup(context);
     const worker = start('src/worker-main.ts');
     const exit = await worker.waitForExit(30_000);
-    expect(exit.code).not.toBe(0);
+    expect(exit.code).toBe(78);
     expect(worker.stderr.join('\n')).toContain('KEY_ENCRYPTION_SECRET must be set for a worker-only process');
     // It must not generate a secret of its own, which could never open the owner's envelopes.
     expect(existsSync(`${dir}/data/key-encryption.secret`)).toBe(false);

@@ -213,6 +213,7 @@ describe('gallery', () => {
         { limit: 10 },
         { limit: 10, cursor },
         { limit: 10, cursor, modelId: 'a', kind: 'image' as const, publicOnly: true },
+        { limit: 10, cursor, search: 'p' },
       ]) {
         const plan = repos.assets.explainGallery(owner.id, query).join('\n');
         expect(plan, plan).toMatch(/USING INDEX assets_gallery \(owner_user_id=\?/);
