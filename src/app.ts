@@ -4,6 +4,7 @@ import { Keyring, keySecretFileExists, resolveKeyEncryptionSecret } from './cryp
 import { createRepositories, openDatabase, type Database, type Repositories } from './db/index.js';
 import type { Platform } from './domain.js';
 import { createFalTransport, type FalTransport } from './fal/client.js';
+import { startHealthServer } from './http/health.js';
 import { HttpServer } from './http/server.js';
 import { createDeliverWorker, createLinks, PipelineEvents, type Deliverer, type DeliverWorker, type LinkBuilder } from './jobs/deliver.js';
 import { createGenerateWorker, type GenerateWorker, type GenerateWorkerOptions } from './jobs/generate.js';
@@ -190,6 +191,15 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       await generateWorker.start();
       closers.push(() => generateWorker.close());
       logger.info({ concurrency: config.workerConcurrency }, 'generation worker started');
+      // PORT belongs to the main process (a worker may run beside it); a worker's probes get their own port.
+      if (!roles.owner && config.workerHealthPort !== undefined) {
+        const health = await startHealthServer(config.workerHealthPort, {
+          redis: async () => void (await redis.ping()),
+          storage: () => storage.check(),
+        });
+        closers.push(() => health.close());
+        logger.info({ port: health.port }, 'worker health endpoints (/healthz, /readyz) listening');
+      }
     }
   } catch (error) {
     await closeAll();

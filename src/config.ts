@@ -44,6 +44,16 @@ const integer = (fallback: number, min: number, max: number, message: string) =>
       .default(fallback),
   );
 
+const optionalPort = z.preprocess(
+  emptyAsUndefined,
+  z
+    .string({ error: 'must be a whole number from 1 to 65535' })
+    .regex(/^\d+$/, 'must be a whole number from 1 to 65535')
+    .transform(Number)
+    .pipe(z.number().min(1, 'must be a whole number from 1 to 65535').max(65535, 'must be a whole number from 1 to 65535'))
+    .optional(),
+);
+
 const positiveInt = (fallback: number) => integer(fallback, 1, 1_000_000, 'must be a whole number of at least 1');
 
 /** Accepts plain bytes or a size with a unit: 26214400, 25MiB, 25MB, 512k. */
@@ -70,6 +80,7 @@ const envSchema = z
     NODE_ENV: oneOf(['development', 'production', 'test'], 'development'),
     // 0 asks the OS for a free port (tests); PUBLIC_URL should then be set explicitly.
     PORT: integer(3000, 0, 65535, 'must be a whole number from 0 to 65535'),
+    WORKER_HEALTH_PORT: optionalPort,
     PUBLIC_URL: optionalUrl,
     REDIS_URL: z.preprocess(
       emptyAsUndefined,
@@ -131,6 +142,8 @@ function toConfig(env: z.output<typeof envSchema>) {
   return {
     env: env.NODE_ENV,
     port: env.PORT,
+    /** A worker-only process serves /healthz and /readyz here; unset, it serves none (PORT is the main process's). */
+    workerHealthPort: env.WORKER_HEALTH_PORT,
     publicUrl,
     redisUrl: env.REDIS_URL,
     queuePrefix: env.QUEUE_PREFIX,

@@ -86,6 +86,7 @@ describe.concurrent('npm start (src/main.ts)', { timeout: 120_000 }, () => {
     for (const booted of [second, worker]) {
       expect(booted.logs.some((line) => line.level === WARN && String(line.msg).includes('KEY_ENCRYPTION_SECRET'))).toBe(false);
     }
+
     second.kill('SIGINT');
     worker.kill('SIGINT');
     expect((await second.waitForExit(10_000)).code).toBe(0);
@@ -175,14 +176,18 @@ describe.concurrent('npm start (src/main.ts)', { timeout: 120_000 }, () => {
 describe.concurrent('npm run start:worker (src/worker-main.ts)', { timeout: 120_000 }, () => {
   it('runs only a generation worker', async (context) => {
     const { dir, port, start } = await setup(context);
-    const worker = start('src/worker-main.ts', { KEY_ENCRYPTION_SECRET: randomBytes(36).toString('base64') });
+    const worker = start('src/worker-main.ts', { KEY_ENCRYPTION_SECRET: randomBytes(36).toString('base64'), WORKER_HEALTH_PORT: String(port) });
     await worker.waitForLog((line) => line.msg === 'Atelier generation worker is up');
     expect(worker.logs.some((line) => line.msg === 'generation worker started')).toBe(true);
-    // No owner parts: no HTTP, no SQLite, no chat adapters.
+    // No owner parts: no share pages, no SQLite, no chat adapters; only the probes a container needs.
     expect(worker.logs.some((line) => line.msg === 'Atelier is up' || line.msg === 'HTTP server listening')).toBe(false);
     expect(worker.logs.some((line) => String(line.msg).startsWith('Discord'))).toBe(false);
     expect(existsSync(`${dir}/data/atelier.db`)).toBe(false);
-    await expect(fetch(`http://127.0.0.1:${port}/healthz`)).rejects.toThrow();
+    expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+    const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toEqual({ ready: true, checks: { redis: 'ok', storage: 'ok' } });
+    expect((await fetch(`http://127.0.0.1:${port}/s/anything`)).status).toBe(404);
     worker.kill('SIGTERM');
     const exit = await worker.waitForExit(10_000);
     expect(exit.code).toBe(0);
