@@ -262,7 +262,6 @@ async function startOwner(config: Config, options: AppOptions, shared: SharedPar
     queues,
     redis,
     prefix: config.queuePrefix,
-    keyring,
     events,
     logger,
     maxActiveJobsPerUser: config.maxActiveJobsPerUser,

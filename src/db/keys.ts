@@ -21,6 +21,8 @@ export class FalKeyRepository {
   readonly #set;
   readonly #touch;
   readonly #remove;
+  readonly #all;
+  readonly #reseal;
   readonly #now: () => number;
 
   constructor(db: Database, now: () => number) {
@@ -43,6 +45,19 @@ export class FalKeyRepository {
       'UPDATE fal_keys SET last_used_at = ? WHERE user_id = ? AND (last_used_at IS NULL OR last_used_at < ?)',
     );
     this.#remove = db.prepare<[number]>('DELETE FROM fal_keys WHERE user_id = ?');
+    this.#all = db.prepare<[], FalKeyRow>(`SELECT ${KEY_COLUMNS} FROM fal_keys ORDER BY user_id`);
+    // Only the envelope changes: the key, its hint and its history stay as they were.
+    this.#reseal = db.prepare<[Buffer, number, Buffer]>('UPDATE fal_keys SET ciphertext = ? WHERE user_id = ? AND ciphertext = ?');
+  }
+
+  /** Every stored key (for secret rotation, an offline admin task). */
+  listFalKeys(): FalKey[] {
+    return this.#all.all().map(toFalKey);
+  }
+
+  /** Replaces an envelope with one sealed under a newer secret, unless the key changed meanwhile. */
+  resealFalKey(userId: number, previous: Buffer, next: Buffer): boolean {
+    return this.#reseal.run(next, userId, previous).changes > 0;
   }
 
   setFalKey(userId: number, key: NewFalKey): FalKey {

@@ -1,15 +1,14 @@
 import { QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { buildInput, chooseModel, getModel, ModelChoiceError, type CatalogModel } from '../catalog/index.js';
-import type { Keyring } from '../crypto/keyring.js';
-import type { Job, Repositories, User } from '../db/index.js';
+import type { Job, Repositories } from '../db/index.js';
 import type { AssetKind, InputBucket, UserRef } from '../domain.js';
 import { AppError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { PipelineEvents } from './deliver.js';
 import { checkDeclaredInput } from './inputs.js';
 import { cancelChannel, cancelKey, GENERATE_QUEUE, type Queues } from './queues.js';
-import { keyBinding, type GenerateJobData, type GenerateProgress, type InputFileRef } from './types.js';
+import { type GenerateJobData, type GenerateProgress, type InputFileRef } from './types.js';
 
 /** A generation request as every adapter describes it, platform-neutral. */
 export interface GenerationRequest {
@@ -45,7 +44,6 @@ export interface GenerationServiceOptions {
   queues: Queues;
   redis: Redis;
   prefix: string;
-  keyring: Keyring;
   events: PipelineEvents;
   logger: Logger;
   maxActiveJobsPerUser: number;
@@ -122,7 +120,7 @@ export class GenerationService {
       input: built.input,
       fileFields: built.fileFields,
       files,
-      encryptedKey: this.reencryptIfRotated(user, key.ciphertext).toString('base64'),
+      encryptedKey: key.ciphertext.toString('base64'),
     };
     try {
       await this.options.queues.generate.add('generate', data, { jobId: job.id });
@@ -132,17 +130,6 @@ export class GenerationService {
     }
     repos.keys.touchFalKey(user.id, Date.now());
     return { job, model, position: await this.queuePosition(job.id) };
-  }
-
-  /** Old envelopes are re-sealed with the current secret as they are used. */
-  private reencryptIfRotated(user: User, ciphertext: Buffer): Buffer {
-    const { keyring, repos } = this.options;
-    if (!keyring.needsRotation(ciphertext)) return ciphertext;
-    const binding = keyBinding(user.id);
-    const resealed = keyring.encrypt(keyring.decrypt(ciphertext, binding), binding);
-    const current = repos.keys.getFalKey(user.id);
-    if (current) repos.keys.setFalKey(user.id, { ciphertext: resealed, hint: current.hint, validatedAt: current.validatedAt, createdAt: current.createdAt });
-    return resealed;
   }
 
   /** The user's queued and running jobs, oldest first. */
