@@ -31,12 +31,14 @@ function olderButtonId(filter: GalleryFilter, cursor: string): string | undefine
   return id.length <= MAX_COMPONENT_ID ? id : undefined;
 }
 
-function galleryMessage(view: GalleryView, title: string, moreId: string | undefined): Message {
+function galleryMessage(view: GalleryView, title: string, moreId: string | undefined, ownView = true): Message {
   if (view.items.length === 0) return { text: `${title}: nothing here yet.`, private: true };
   // One row of links and one of Delete buttons (a row holds 5 buttons, a message 5 rows), then "Older".
   const buttons: Button[][] = [
     view.items.map((asset, index): Button => ({ kind: 'link', url: asset.shareUrl, label: `Open ${index + 1}` })),
-    view.items.map((asset, index): Button => ({ kind: 'action', id: componentId('delete', asset.id), label: `Delete ${index + 1}`, style: 'danger' })),
+    ...(ownView
+      ? [view.items.map((asset, index): Button => ({ kind: 'action', id: componentId('delete', asset.id), label: `Delete ${index + 1}`, style: 'danger' }))]
+      : []),
   ];
   if (moreId) buttons.push([{ kind: 'action', id: moreId, label: 'Older', style: 'secondary' }]);
   return {
@@ -77,6 +79,24 @@ async function showOwnGallery(ctx: CommandContext, services: Services, filter: G
   await ctx.reply(galleryMessage(view, cursor ? `${title} (older)` : title, moreId));
 }
 
+/** Another member's public results: no private ones, no Delete buttons. */
+async function showMemberGallery(ctx: CommandContext, services: Services, memberId: string, cursor: string | undefined): Promise<void> {
+  let view: GalleryView;
+  try {
+    view = services.gallery.publicOf(
+      { platform: ctx.platform, workspaceId: ctx.user.workspaceId, platformUserId: memberId },
+      { limit: GALLERY_PAGE_SIZE, ...(cursor ? { cursor } : {}) },
+    );
+  } catch (error) {
+    if (error instanceof InvalidCursorError) throw new AppError('NOT_FOUND', 'bad cursor', { reason: 'That page is no longer available; run /gallery again.' });
+    throw error;
+  }
+  const moreId = view.nextCursor ? componentId('galleryof', memberId, view.nextCursor) : undefined;
+  // Both platforms render <@id> as the member's name.
+  const title = `Public results of <@${memberId}>, newest first`;
+  await ctx.reply(galleryMessage(view, cursor ? `${title} (older)` : title, moreId && moreId.length <= MAX_COMPONENT_ID ? moreId : undefined, false));
+}
+
 function resolveModelFilter(name: string | undefined): string | undefined {
   if (!name?.trim()) return undefined;
   const model = getModel(name);
@@ -95,14 +115,17 @@ export const gallery = defineCommand({
     { name: 'kind', description: 'Only images or only videos', type: 'string', choices: ASSET_KINDS.map((kind) => ({ name: kind, value: kind })) },
     { name: 'search', description: 'Words from the prompt', type: 'string', maxLength: 200 },
     { name: 'model', description: 'Only results of this model', type: 'string', autocomplete: true },
+    { name: 'user', description: "Another member's public results", type: 'user' },
   ],
   input: z.object({
     kind: z.enum(ASSET_KINDS).optional(),
     search: z.string().max(200).optional(),
     model: z.string().optional(),
+    user: z.string().optional(),
   }),
   async run(ctx, input, services) {
     await ctx.defer({ private: true });
+    if (input.user && input.user !== ctx.user.platformUserId) return showMemberGallery(ctx, services, input.user, undefined);
     const filter: GalleryFilter = {
       kind: input.kind,
       search: input.search?.trim() || undefined,
@@ -129,6 +152,13 @@ function mayDelete(ctx: CommandContext, services: Services, asset: DeliveredAsse
 }
 
 export const galleryComponents: ComponentHandler[] = [
+  {
+    name: 'galleryof',
+    async run(ctx, [memberId, cursor], services) {
+      await ctx.defer({ private: true });
+      await showMemberGallery(ctx, services, memberId ?? '', cursor || undefined);
+    },
+  },
   {
     name: 'gallery',
     async run(ctx, [kind, cursor, modelId, ...search], services) {

@@ -4,6 +4,7 @@ import { Keyring, keySecretFileExists, resolveKeyEncryptionSecret } from './cryp
 import { createRepositories, openDatabase, type Database, type Repositories } from './db/index.js';
 import type { Platform } from './domain.js';
 import { createFalTransport, type FalTransport } from './fal/client.js';
+import { DiscordBot, type DiscordBotOptions } from './bots/discord/bot.js';
 import { startHealthServer } from './http/health.js';
 import { HttpServer } from './http/server.js';
 import { createDeliverWorker, createLinks, PipelineEvents, type Deliverer, type DeliverWorker, type LinkBuilder } from './jobs/deliver.js';
@@ -49,6 +50,8 @@ export interface AppOptions {
   workerTuning?: WorkerTuning;
   /** Credentials for S3 when not taken from the AWS default chain (tests use s3rver's). */
   s3Credentials?: { accessKeyId: string; secretAccessKey: string };
+  /** Discord adapter tuning (tests shorten the token lifetime and the progress throttle). */
+  discord?: Pick<DiscordBotOptions, 'deliverer' | 'safetyDeferMs'>;
 }
 
 /** A reason the process cannot start, with the exit code it should end with (sysexits). */
@@ -75,6 +78,7 @@ export interface OwnerParts {
   deliverers: Map<Platform, Deliverer>;
   /** What command handlers use (commands/). */
   services: Services;
+  discord?: DiscordBot;
 }
 
 export interface App {
@@ -271,6 +275,22 @@ async function startOwner(config: Config, options: AppOptions, shared: SharedPar
   closers.push(() => void eventsConnection.quit().catch(() => eventsConnection.disconnect()));
   await service.startProgressFeed(eventsConnection);
   closers.push(() => service.close());
+  const services: Services = {
+    generation: service,
+    keys: new KeyService(repos, keyring, transport),
+    gallery: new GalleryService(repos, storage, links, logger),
+    maxInputBytes: config.maxInputBytes,
+    maxActiveJobsPerUser: config.maxActiveJobsPerUser,
+  };
+  // Adapters register their deliverers before the deliver worker starts: results queued before a
+  // restart find their way back as soon as it runs.
+  let discord: DiscordBot | undefined;
+  if (config.discord) {
+    const bot = new DiscordBot({ config: config.discord, services, events, storage, logger, ...options.discord });
+    deliverers.set('discord', bot.deliverer);
+    closers.push(() => bot.close());
+    discord = bot;
+  }
   const deliverWorker = createDeliverWorker({ redis, prefix: config.queuePrefix, repos, links, deliverers, events, metrics, logger });
   await deliverWorker.start();
   closers.push(() => deliverWorker.close());
@@ -290,12 +310,17 @@ async function startOwner(config: Config, options: AppOptions, shared: SharedPar
   const httpPort = await http.listen();
   closers.push(() => http.close());
   logger.info({ port: httpPort, publicUrl: config.publicUrl }, 'HTTP server listening');
-  const services: Services = {
-    generation: service,
-    keys: new KeyService(repos, keyring, transport),
-    gallery: new GalleryService(repos, storage, links, logger),
-    maxInputBytes: config.maxInputBytes,
-    maxActiveJobsPerUser: config.maxActiveJobsPerUser,
-  };
-  return { db, repos, events, service, links, http, httpPort, metrics, deliverers, services };
+  if (discord) await connectDiscord(discord);
+  return { db, repos, events, service, links, http, httpPort, metrics, deliverers, services, ...(discord ? { discord } : {}) };
+}
+
+async function connectDiscord(bot: DiscordBot): Promise<void> {
+  try {
+    await bot.connect();
+  } catch (error) {
+    if ((error as { code?: unknown }).code === 'TokenInvalid') {
+      throw new StartupError('Discord rejected DISCORD_TOKEN: copy the bot token again from the Discord developer portal (Bot → Reset Token).', 78);
+    }
+    throw error;
+  }
 }

@@ -120,6 +120,10 @@ const envSchema = z
     MAX_ACTIVE_JOBS_PER_USER: positiveInt(3),
     MAX_INPUT_BYTES: byteSize(25 * MiB),
     LOG_LEVEL: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
+    DISCORD_TOKEN: optionalString,
+    DISCORD_APPLICATION_ID: z.preprocess(emptyAsUndefined, z.string().regex(/^\d{15,22}$/, 'must be the numeric application id').optional()),
+    DISCORD_API_URL: z.preprocess(emptyAsUndefined, z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).default('https://discord.com/api')),
+    DISCORD_GUILD_ID: z.preprocess(emptyAsUndefined, z.string().regex(/^\d{15,22}$/, 'must be a numeric guild id').optional()),
   });
 
 /**
@@ -130,6 +134,11 @@ function crossFieldProblems(source: Record<string, string | undefined>): string[
   const problems: string[] = [];
   if (emptyAsUndefined(source.STORAGE_DRIVER) === 's3' && emptyAsUndefined(source.S3_BUCKET) === undefined) {
     problems.push('S3_BUCKET is required when STORAGE_DRIVER=s3');
+  }
+  const discordToken = emptyAsUndefined(source.DISCORD_TOKEN) !== undefined;
+  const discordApp = emptyAsUndefined(source.DISCORD_APPLICATION_ID) !== undefined;
+  if (discordToken !== discordApp) {
+    problems.push('DISCORD_TOKEN and DISCORD_APPLICATION_ID go together: set both to enable Discord, or neither');
   }
   return problems;
 }
@@ -167,8 +176,20 @@ function toConfig(env: z.output<typeof envSchema>) {
     maxActiveJobsPerUser: env.MAX_ACTIVE_JOBS_PER_USER,
     maxInputBytes: env.MAX_INPUT_BYTES,
     logLevel: env.LOG_LEVEL,
+    /** Set when both DISCORD_TOKEN and DISCORD_APPLICATION_ID are. */
+    discord:
+      env.DISCORD_TOKEN && env.DISCORD_APPLICATION_ID
+        ? {
+            token: env.DISCORD_TOKEN,
+            applicationId: env.DISCORD_APPLICATION_ID,
+            apiUrl: env.DISCORD_API_URL.replace(/\/+$/, ''),
+            guildId: env.DISCORD_GUILD_ID,
+          }
+        : undefined,
   };
 }
+
+export type DiscordConfig = NonNullable<Config['discord']>;
 
 export type StorageConfig = Config['storage'];
 

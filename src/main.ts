@@ -2,7 +2,7 @@ import { realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { App, Roles } from './app.js';
-import { ConfigError, loadConfig } from './config.js';
+import { ConfigError, loadConfig, type Config } from './config.js';
 import { KeyringError } from './crypto/keyring.js';
 import { createLogger, type Logger } from './logger.js';
 
@@ -47,7 +47,7 @@ export async function run(roles: Roles): Promise<void> {
     process.stderr.write(`\nAtelier could not start: ${(error as Error)?.message ?? String(error)}${hint}\n`);
     process.exit(70);
   }
-  if (roles.owner) logPlatforms(logger);
+  if (roles.owner) logPlatforms(logger, config);
   logger.info(
     { storage: config.storage.driver, database: config.databasePath, queuePrefix: config.queuePrefix, falProxy: config.falProxyUrl ? 'on' : 'off' },
     roles.owner ? 'Atelier is up' : 'Atelier generation worker is up',
@@ -76,9 +76,10 @@ export async function run(roles: Roles): Promise<void> {
   process.on('SIGINT', stop);
 }
 
-function logPlatforms(logger: Logger): void {
-  // The chat adapters arrive with their own issues; until then the core runs headless.
-  logger.info('Discord: disabled (the Discord adapter is not part of this build yet; it will be enabled by DISCORD_TOKEN and DISCORD_APPLICATION_ID)');
+function logPlatforms(logger: Logger, config: Config): void {
+  if (config.discord) logger.info({ applicationId: config.discord.applicationId }, 'Discord: enabled');
+  else logger.info('Discord: disabled (set DISCORD_TOKEN and DISCORD_APPLICATION_ID to enable it)');
+  // The Slack adapter arrives with its own issue; until then Slack stays off whatever is set.
   logger.info('Slack: disabled (the Slack adapter is not part of this build yet; it will be enabled by SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET, or SLACK_APP_TOKEN for Socket Mode)');
 }
 

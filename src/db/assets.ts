@@ -64,21 +64,20 @@ interface CursorPosition {
   id: string;
 }
 
+/**
+ * `<created_at in 9 base-36 digits>-<id>`: short enough to ride in a chat button's custom id (Discord allows 100
+ * characters, and the id also carries the filters).
+ */
 function encodeCursor(position: CursorPosition): string {
-  return Buffer.from(JSON.stringify([position.createdAt, position.id])).toString('base64url');
+  return `${position.createdAt.toString(36).padStart(9, '0')}-${position.id}`;
 }
 
 function decodeCursor(cursor: string): CursorPosition {
-  let value: unknown;
-  try {
-    value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-  } catch {
-    throw new InvalidCursorError();
-  }
-  if (!Array.isArray(value) || value.length !== 2) throw new InvalidCursorError();
-  const [createdAt, id] = value as [unknown, unknown];
-  if (!Number.isSafeInteger(createdAt) || typeof id !== 'string') throw new InvalidCursorError();
-  return { createdAt: createdAt as number, id };
+  const match = /^([0-9a-z]{9})-([A-Za-z0-9_-]{8,64})$/.exec(cursor);
+  if (!match?.[1] || !match[2]) throw new InvalidCursorError();
+  const createdAt = Number.parseInt(match[1], 36);
+  if (!Number.isSafeInteger(createdAt)) throw new InvalidCursorError();
+  return { createdAt, id: match[2] };
 }
 
 /**

@@ -35,6 +35,22 @@ describe('/gallery, its pages and filters, and deleting results', () => {
     await h?.close();
   });
 
+  it("user: shows another member's public results only, without Delete buttons", async () => {
+    const viewer = (await h.userWithKey('viewer')).user;
+    const secret = succeeded((await h.imagine(owner, { prompt: 'a private sketch', private: true })).delivery);
+    const ctx = await h.run('gallery', { user: owner.platformUserId }, { user: viewer });
+    expect(ctx.lastReply().private).toBe(true);
+    const shown = (ctx.lastReply().message.cards ?? []).map((card) => card.url);
+    expect(shown).not.toContain(secret.assets[0]!.shareUrl);
+    expect(shown.length).toBe(5);
+    expect(ctx.actionButtons().map((button) => button.label)).toEqual(['Older']);
+    const older = await h.press(ctx.buttonId('Older'), { user: viewer });
+    expect((older.lastReply().message.cards ?? []).length).toBeGreaterThan(0);
+    expect(older.actionButtons().some((button) => button.label.startsWith('Delete'))).toBe(false);
+    // Removing the private one keeps later tests' view of the owner's gallery as it was.
+    await h.services.gallery.remove(h.services.gallery.get(secret.assets[0]!.id)!, { by: 'test' });
+  });
+
   const titles = (ctx: MemoryContext) => (ctx.lastReply().message.cards ?? []).map((card) => card.title);
 
   it('shows the newest results first, privately, with share links; "Older" pages on', async () => {
