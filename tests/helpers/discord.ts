@@ -1,0 +1,69 @@
+import { startFakeDiscord, type FakeChannel, type FakeDiscord, type FakeGuild, type FakeUser } from '../fakes/discord-server.js';
+import { startFakeFal, type FakeFal } from '../fakes/fal-server.js';
+import { newFalKey, startTestApp, type TestApp, type TestAppOptions } from './app.js';
+import { discordUser } from '../../src/bots/discord/context.js';
+
+/**
+ * The whole app with Discord enabled, talking through the unmodified discord.js to the fake Discord,
+ * and to the fake fal for generations.
+ */
+export interface DiscordHarness {
+  fal: FakeFal;
+  discord: FakeDiscord;
+  guild: FakeGuild;
+  general: FakeChannel;
+  harness: TestApp;
+  /** A Discord member with a fal key registered (directly through the key service). */
+  memberWithKey(name?: string): Promise<{ user: FakeUser; key: string }>;
+  /** Restarts the owning process on the same data and queue (a deploy between command and result). */
+  restart(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface DiscordHarnessOptions {
+  /** Passed to startTestApp (env, appOptions…). */
+  app?: Partial<TestAppOptions>;
+  tokenLifetimeMs?: number;
+}
+
+export async function startDiscordHarness(options: DiscordHarnessOptions = {}): Promise<DiscordHarness> {
+  const fal = await startFakeFal();
+  const discord = await startFakeDiscord({ botUser: { username: 'Atelier' }, ...(options.tokenLifetimeMs ? { tokenLifetimeMs: options.tokenLifetimeMs } : {}) });
+  const guild = discord.guild({ name: 'Test Server', channels: [{ name: 'general' }, { name: 'art' }] });
+  const general = guild.channels[0]!;
+  const env = { DISCORD_TOKEN: discord.token, DISCORD_APPLICATION_ID: discord.applicationId, DISCORD_API_URL: discord.apiUrl, ...options.app?.env };
+  const appOptions = {
+    discord: {
+      deliverer: { progressIntervalMs: 200, ...(options.tokenLifetimeMs ? { tokenLifetimeMs: options.tokenLifetimeMs } : {}) },
+    },
+    ...options.app?.appOptions,
+  };
+  let harness = await startTestApp({ fake: fal, ...options.app, env, appOptions });
+  const state: DiscordHarness = {
+    fal,
+    discord,
+    guild,
+    general,
+    get harness() {
+      return harness;
+    },
+    async memberWithKey(name = 'member') {
+      const user = discord.user({ username: name });
+      const key = newFalKey();
+      fal.addKey(key);
+      await harness.app.owner!.services.keys.register(discordUser({ id: user.id, username: user.username, globalName: user.global_name }), key);
+      return { user, key };
+    },
+    async restart() {
+      const { dataDir, prefix } = harness;
+      await harness.app.close();
+      harness = await startTestApp({ fake: fal, ...options.app, env, appOptions, share: { dataDir, prefix } });
+    },
+    async close() {
+      await harness?.close();
+      await discord.close();
+      await fal.close();
+    },
+  } as DiscordHarness;
+  return state;
+}
