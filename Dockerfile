@@ -22,6 +22,8 @@ RUN npm ci --omit=dev --no-audit --no-fund
 
 # --- runtime ----------------------------------------------------------------------------------------
 FROM node:20-bookworm-slim
+# ffmpeg cuts a poster frame from each generated video.
+RUN apt-get update && apt-get install -y --no-install-recommends ffmpeg && rm -rf /var/lib/apt/lists/*
 ENV NODE_ENV=production \
     DATABASE_PATH=/app/data/atelier.db \
     STORAGE_DIR=/app/data/media

@@ -46,7 +46,8 @@ function galleryMessage(view: GalleryView, title: string, moreId: string | undef
     cards: view.items.map((asset, index) => ({
       title: `${index + 1}. ${asset.prompt.slice(0, 200)}`,
       url: asset.shareUrl,
-      ...(asset.kind === 'image' ? { thumbnailUrl: asset.mediaUrl } : {}),
+      // A video shows its poster (a still), never the video URL as an image.
+      ...(asset.kind === 'image' ? { thumbnailUrl: asset.mediaUrl } : asset.posterUrl ? { thumbnailUrl: asset.posterUrl } : {}),
       fields: [
         { name: 'Model', value: modelName(asset.modelId), inline: true },
         { name: 'Date', value: dateOf(asset.createdAt), inline: true },

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { FreeformParamsError, parseFreeformParams } from '../src/catalog/freeform.js';
 import type { AssetKind, InputBucket } from '../src/domain.js';
 import { AppError } from '../src/errors.js';
+import { looksLikeFalKey } from '../src/services/keys.js';
 import type { InputFileRef } from '../src/jobs/types.js';
 import type { Attachment, CommandContext } from './context.js';
 import { defineCommand, type CommandOption, type Services } from './define.js';
@@ -80,6 +81,15 @@ export async function startGeneration(
   /** Already-typed params (a Rerun reuses the validated input of the original job). */
   presetParams: Record<string, unknown> = {},
 ): Promise<void> {
+  // Checked before anything is posted: a key pasted into a command must not show in the channel,
+  // be stored as a prompt, or travel to fal.
+  if (looksLikeFalKey(input.prompt) || (input.params !== undefined && looksLikeFalKey(input.params))) {
+    throw new AppError('NOT_ALLOWED', 'fal key in a command', {
+      reason:
+        'That looks like a fal key. It was not posted, stored or sent anywhere. If others may have seen it, revoke it at fal.ai; ' +
+        'register keys only with `/key set` in a direct message with me',
+    });
+  }
   await ctx.defer({ private: input.private ?? false });
   const typed = parseParams(input.params);
   const params = typed || Object.keys(presetParams).length ? { ...presetParams, ...typed } : undefined;

@@ -53,7 +53,7 @@ function assetCard(job: Job, asset: DeliveredAsset, index: number, total: number
   return {
     title: clip(job.prompt, 250) + (total > 1 ? ` (${index + 1}/${total})` : ''),
     url: asset.shareUrl,
-    ...(asset.kind === 'image' ? { imageUrl: asset.mediaUrl } : {}),
+    ...(asset.kind === 'image' ? { imageUrl: asset.mediaUrl } : asset.posterUrl ? { imageUrl: asset.posterUrl } : {}),
     fields,
     ...(asset.nsfw ? { spoiler: true } : {}),
   };

@@ -190,6 +190,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
         logger,
         concurrency: config.workerConcurrency,
         maxInputBytes: config.maxInputBytes,
+        ffmpegPath: config.ffmpegPath,
         ...options.workerTuning,
       });
       await generateWorker.start();
@@ -278,7 +279,7 @@ async function startOwner(config: Config, options: AppOptions, shared: SharedPar
   const services: Services = {
     generation: service,
     keys: new KeyService(repos, keyring, transport),
-    gallery: new GalleryService(repos, storage, links, logger),
+    gallery: new GalleryService(repos, storage, links, logger, deliverers),
     maxInputBytes: config.maxInputBytes,
     maxActiveJobsPerUser: config.maxActiveJobsPerUser,
   };

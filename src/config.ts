@@ -120,6 +120,7 @@ const envSchema = z
     MAX_ACTIVE_JOBS_PER_USER: positiveInt(3),
     MAX_INPUT_BYTES: byteSize(25 * MiB),
     LOG_LEVEL: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
+    FFMPEG_PATH: z.preprocess(emptyAsUndefined, z.string().default('ffmpeg')),
     DISCORD_TOKEN: optionalString,
     DISCORD_APPLICATION_ID: z.preprocess(emptyAsUndefined, z.string().regex(/^\d{15,22}$/, 'must be the numeric application id').optional()),
     DISCORD_API_URL: z.preprocess(emptyAsUndefined, z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).default('https://discord.com/api')),
@@ -176,6 +177,8 @@ function toConfig(env: z.output<typeof envSchema>) {
     maxActiveJobsPerUser: env.MAX_ACTIVE_JOBS_PER_USER,
     maxInputBytes: env.MAX_INPUT_BYTES,
     logLevel: env.LOG_LEVEL,
+    /** ffmpeg makes video posters when it can be run; without it, a first-frame input serves as poster. */
+    ffmpegPath: env.FFMPEG_PATH,
     /** Set when both DISCORD_TOKEN and DISCORD_APPLICATION_ID are. */
     discord:
       env.DISCORD_TOKEN && env.DISCORD_APPLICATION_ID

@@ -2,6 +2,7 @@ import type { Database } from 'better-sqlite3';
 import { AssetRepository } from './assets.js';
 import { JobRepository } from './jobs.js';
 import { FalKeyRepository } from './keys.js';
+import { PostRepository } from './posts.js';
 import { UserRepository } from './users.js';
 
 export { openDatabase, type Database, type OpenDatabaseOptions } from './database.js';
@@ -9,6 +10,7 @@ export { applyMigrations, appliedMigrations, MIGRATIONS, MigrationError, type Ap
 export { UserRepository, toUser } from './users.js';
 export { FalKeyRepository, toFalKey } from './keys.js';
 export { JobRepository, toJob } from './jobs.js';
+export { PostRepository, toPost, type NewPost, type Post, type PostKind } from './posts.js';
 export { AssetRepository, GALLERY_MAX_LIMIT, InvalidCursorError, newShareId, toAsset, toFtsTerms } from './assets.js';
 export type * from './types.js';
 
@@ -17,6 +19,7 @@ export interface Repositories {
   keys: FalKeyRepository;
   jobs: JobRepository;
   assets: AssetRepository;
+  posts: PostRepository;
 }
 
 export interface RepositoryOptions {
@@ -32,5 +35,6 @@ export function createRepositories(db: Database, options: RepositoryOptions = {}
     keys: new FalKeyRepository(db, now),
     jobs: new JobRepository(db, now),
     assets: new AssetRepository(db, now),
+    posts: new PostRepository(db, now),
   };
 }

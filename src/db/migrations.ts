@@ -122,6 +122,24 @@ export const MIGRATIONS: readonly Migration[] = [
       END;
     `,
   },
+  {
+    version: 2,
+    name: 'posts: where results were posted on the chat platforms',
+    up: /* sql */ `
+      CREATE TABLE posts (
+        id          INTEGER PRIMARY KEY,
+        job_id      TEXT    NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+        platform    TEXT    NOT NULL,
+        channel_id  TEXT    NOT NULL,
+        message_id  TEXT    NOT NULL,
+        kind        TEXT    NOT NULL DEFAULT 'result' CHECK (kind IN ('result', 'review')),
+        created_at  INTEGER NOT NULL,
+        deleted_at  INTEGER,
+        UNIQUE (platform, channel_id, message_id)
+      ) STRICT;
+      CREATE INDEX posts_by_job ON posts (job_id) WHERE deleted_at IS NULL;
+    `,
+  },
 ];
 
 export interface AppliedMigration {

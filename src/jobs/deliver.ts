@@ -1,7 +1,7 @@
 import { Worker, type Job as BullJob } from 'bullmq';
 import { EventEmitter } from 'node:events';
 import type { Redis } from 'ioredis';
-import type { Asset, Job, Repositories } from '../db/index.js';
+import type { Asset, Job, Post, Repositories } from '../db/index.js';
 import type { Platform } from '../domain.js';
 import { AppError, fromSerialized } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -14,6 +14,8 @@ import type { DeliverJobData, GenerateProgress } from './types.js';
 export interface DeliveredAsset extends Asset {
   shareUrl: string;
   mediaUrl: string;
+  /** A still image for a video, when one could be made. */
+  posterUrl?: string;
 }
 
 export type Delivery =
@@ -21,9 +23,21 @@ export type Delivery =
   | { status: 'failed'; job: Job; error: AppError }
   | { status: 'cancelled'; job: Job };
 
+/** A public message a deliverer posted: what a removal takes down again. */
+export interface PostedMessage {
+  channelId: string;
+  messageId: string;
+}
+
 /** Implemented by each platform adapter: posts the result where it was asked. */
 export interface Deliverer {
-  deliver(delivery: Delivery): Promise<void>;
+  /** Posts the outcome; returns the public messages that show the result (ephemeral ones need no retracting). */
+  deliver(delivery: Delivery): Promise<PostedMessage[] | void>;
+  /**
+   * Takes a result post down after a removal: deletes it when none of its outputs remain, else shows
+   * only the remaining ones. Idempotent: a message already gone is fine.
+   */
+  retract?(post: Post, remaining: Extract<Delivery, { status: 'succeeded' }>): Promise<void>;
 }
 
 export interface PipelineEventMap {
@@ -47,7 +61,12 @@ export function createLinks(publicUrl: string, storage: StorageDriver): LinkBuil
 }
 
 export function withLinks(asset: Asset, links: LinkBuilder): DeliveredAsset {
-  return { ...asset, shareUrl: links.shareUrl(asset), mediaUrl: links.mediaUrl(asset) };
+  return {
+    ...asset,
+    shareUrl: links.shareUrl(asset),
+    mediaUrl: links.mediaUrl(asset),
+    ...(asset.posterStorageKey ? { posterUrl: links.mediaUrl({ storageKey: asset.posterStorageKey }) } : {}),
+  };
 }
 
 export interface DeliverWorkerOptions {
@@ -119,7 +138,8 @@ export function createDeliverWorker(options: DeliverWorkerOptions) {
       // shows in the gallery; there is nobody to post to.
       log.warn({ jobId: job.id, platform: data.platform }, 'no deliverer for platform; result recorded only');
     } else {
-      await deliverer.deliver(delivery);
+      const posted = await deliverer.deliver(delivery);
+      if (posted?.length) repos.posts.record(job.id, posted.map((message) => ({ platform: data.platform, ...message })));
     }
     repos.jobs.markDelivered(job.id, Date.now());
     options.events.emit('delivered', delivery);

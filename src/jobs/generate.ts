@@ -11,6 +11,8 @@ import type { Logger } from '../logger.js';
 import type { StorageDriver } from '../storage/types.js';
 import { fetchInputFile } from './inputs.js';
 import { durationFromInput, extractOutputs, rehostOutput, SaveError } from './outputs.js';
+import { bufferStream, extractPosterFrame } from './poster.js';
+import { extensionFor, outputKey } from '../storage/keys.js';
 import { cancelChannel, cancelKey, GENERATE_QUEUE, type DeliverQueue } from './queues.js';
 import {
   keyBinding,
@@ -48,6 +50,8 @@ export interface GenerateWorkerOptions {
   stalledIntervalMs?: number;
   /** On shutdown, how long in-flight jobs may take to finish before they are left to be resumed elsewhere. */
   shutdownGraceMs?: number;
+  /** Video posters: ffmpeg when it runs, else the first-frame input. */
+  ffmpegPath?: string | undefined;
 }
 
 const DEFAULT_TIMEOUT_MS: Record<AssetKind, number> = { image: 10 * 60_000, video: 30 * 60_000 };
@@ -172,6 +176,7 @@ export function createGenerateWorker(options: GenerateWorkerOptions) {
         signal,
       });
       const durationSeconds = data.kind === 'video' ? (stored.durationSeconds ?? requestedDuration) : undefined;
+      const posterStorageKey = data.kind === 'video' ? await makePoster(data, stored.storageKey, position, signal) : undefined;
       assets.push({
         position,
         kind: data.kind,
@@ -181,9 +186,35 @@ export function createGenerateWorker(options: GenerateWorkerOptions) {
         ...(outputs.seed !== undefined ? { seed: outputs.seed } : {}),
         ...(outputs.inferenceMs !== undefined ? { inferenceMs: outputs.inferenceMs } : {}),
         nsfw: outputs.nsfw[position] ?? false,
+        ...(posterStorageKey ? { posterStorageKey } : {}),
       });
     }
     return assets;
+  }
+
+  /** A poster for a stored video: its first frame by ffmpeg, else the first-frame image the user gave. */
+  async function makePoster(data: GenerateJobData, videoKey: string, position: number, signal: AbortSignal): Promise<string | undefined> {
+    let frame: Buffer | undefined;
+    if (options.ffmpegPath) {
+      const { body } = await options.storage.read(videoKey);
+      frame = await extractPosterFrame(body, options.ffmpegPath, signal);
+    }
+    let contentType = 'image/jpeg';
+    if (!frame) {
+      const firstFrame = data.files.find((file) => file.bucket === 'first_frame');
+      if (!firstFrame) return undefined;
+      try {
+        const file = await fetchInputFile(firstFrame, { maxBytes: options.maxInputBytes, fetch, slackBotToken: options.slackBotToken, signal });
+        frame = Buffer.from(await file.arrayBuffer());
+        contentType = file.type;
+      } catch (error) {
+        log.info({ jobId: data.jobId, err: (error as Error).message }, 'no poster: the first frame could not be fetched again');
+        return undefined;
+      }
+    }
+    const key = outputKey(data.ownerId, data.jobId, position, `poster.${extensionFor(contentType)}`);
+    await options.storage.put(key, bufferStream(frame), { contentType, expectedBytes: frame.length });
+    return key;
   }
 
   async function process(job: Job<GenerateJobData>, token: string | undefined, bullSignal?: AbortSignal): Promise<GenerateOutcome> {

@@ -54,6 +54,8 @@ export interface AssetDescriptor {
   seed?: number;
   inferenceMs?: number;
   nsfw: boolean;
+  /** A still image for a video (never the video itself). */
+  posterStorageKey?: string;
 }
 
 export interface GenerationTimings {

@@ -1,6 +1,6 @@
 import type { Asset, GalleryPage, GalleryQuery, Repositories } from '../db/index.js';
-import type { UserRef } from '../domain.js';
-import { withLinks, type DeliveredAsset, type LinkBuilder } from '../jobs/deliver.js';
+import type { Platform, UserRef } from '../domain.js';
+import { withLinks, type DeliveredAsset, type Deliverer, type LinkBuilder } from '../jobs/deliver.js';
 import type { Logger } from '../logger.js';
 import type { StorageDriver } from '../storage/types.js';
 
@@ -18,6 +18,8 @@ export class GalleryService {
     private readonly storage: StorageDriver,
     private readonly links: LinkBuilder,
     private readonly logger: Logger,
+    /** The adapters' deliverers, which also take down what they posted. */
+    private readonly deliverers: ReadonlyMap<Platform, Deliverer> = new Map(),
   ) {}
 
   /** The user's own results (private ones included), newest first. */
@@ -53,7 +55,29 @@ export class GalleryService {
     if (asset.posterStorageKey) await this.storage.delete(asset.posterStorageKey);
     const removed = this.repos.assets.removeAsset(asset.id, { ...removal, at: Date.now() });
     this.logger.info({ assetId: asset.id, by: removal.by }, 'asset removed');
+    await this.retractPosts(asset.jobId);
     return removed ?? asset;
+  }
+
+  /** The chat messages that showed the job's results lose the removed output (or go entirely). */
+  private async retractPosts(jobId: string): Promise<void> {
+    const job = this.repos.jobs.getJob(jobId);
+    if (!job) return;
+    const remaining = this.repos.assets
+      .listJobAssets(jobId)
+      .filter((asset) => asset.removedAt === null)
+      .map((asset) => withLinks(asset, this.links));
+    for (const post of this.repos.posts.forJob(jobId)) {
+      const deliverer = this.deliverers.get(post.platform);
+      if (!deliverer?.retract) continue;
+      try {
+        await deliverer.retract(post, { status: 'succeeded', job, assets: remaining });
+        if (remaining.length === 0) this.repos.posts.markDeleted(post.id, Date.now());
+      } catch (error) {
+        // The file and link are gone already; a message the platform will not let us touch is logged.
+        this.logger.warn({ err: error, jobId, postId: post.id }, 'could not take down a posted result');
+      }
+    }
   }
 
   private view(page: GalleryPage): GalleryView {

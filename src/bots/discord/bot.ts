@@ -32,15 +32,18 @@ export interface DiscordBotOptions {
   safetyDeferMs?: number;
 }
 
-/** Options as the command definitions name them: `{ subcommand?, option: value | attachment | user id }`. */
-export function collectOptions(options: readonly CommandInteractionOption[]): Record<string, unknown> {
+/**
+ * Options as the command definitions name them: `{ subcommand?, option: value | attachment | user id }`.
+ * `partial` (autocomplete): an attachment Discord did not resolve still counts as present.
+ */
+export function collectOptions(options: readonly CommandInteractionOption[], partial = false): Record<string, unknown> {
   const collected: Record<string, unknown> = {};
   for (const option of options) {
     switch (option.type) {
       case ApplicationCommandOptionType.Subcommand:
       case ApplicationCommandOptionType.SubcommandGroup:
         collected[option.type === ApplicationCommandOptionType.Subcommand ? 'subcommand' : 'group'] = option.name;
-        Object.assign(collected, collectOptions(option.options ?? []));
+        Object.assign(collected, collectOptions(option.options ?? [], partial));
         break;
       case ApplicationCommandOptionType.Attachment:
         if (option.attachment) {
@@ -50,6 +53,8 @@ export function collectOptions(options: readonly CommandInteractionOption[]): Re
             ...(option.attachment.contentType ? { contentType: option.attachment.contentType } : {}),
             size: option.attachment.size,
           };
+        } else if (partial && option.value !== undefined) {
+          collected[option.name] = { id: option.value };
         }
         break;
       case ApplicationCommandOptionType.User:
@@ -107,6 +112,8 @@ export class DiscordBot {
     if (interaction.isAutocomplete()) return this.autocomplete(interaction);
     if (!interaction.isChatInputCommand() && !interaction.isButton() && !interaction.isModalSubmit()) return;
     const ctx = new DiscordContext(interaction, this.options.config.applicationId);
+    // Progress and results of a job this interaction starts wait for the handler's own answer.
+    const release = this.deliverer.holdEdits(interaction.token);
     const safety = setTimeout(() => {
       if (!ctx.hasResponded) ctx.defer({ private: true }).catch((error: unknown) => this.log.warn({ err: error }, 'safety defer failed'));
     }, this.options.safetyDeferMs ?? 2_000);
@@ -121,12 +128,13 @@ export class DiscordBot {
       }
     } finally {
       clearTimeout(safety);
+      release();
     }
   }
 
   private async autocomplete(interaction: AutocompleteInteraction): Promise<void> {
     const focused = interaction.options.getFocused(true);
-    const choices = suggest(interaction.commandName, focused.name, String(focused.value), collectOptions(interaction.options.data));
+    const choices = suggest(interaction.commandName, focused.name, String(focused.value), collectOptions(interaction.options.data, true));
     await interaction.respond(choices).catch((error: unknown) => this.log.debug({ err: error }, 'autocomplete answer failed'));
   }
 }

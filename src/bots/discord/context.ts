@@ -52,6 +52,8 @@ export class DiscordContext implements CommandContext {
   /** Set the moment a first response starts, so the safety defer never races a handler's own. */
   private responding = false;
   private ephemeralAck: boolean | undefined;
+  /** The first response while it is on its way: discord.js refuses edits and follow-ups before it lands. */
+  private acknowledging: Promise<void> | undefined;
 
   constructor(
     private readonly interaction: RepliableInteraction,
@@ -69,10 +71,22 @@ export class DiscordContext implements CommandContext {
   }
 
   async defer(options: { private?: boolean } = {}): Promise<void> {
-    if (this.hasResponded) return;
+    if (this.hasResponded) return this.acknowledged();
     this.responding = true;
     this.ephemeralAck = options.private ?? false;
-    await this.interaction.deferReply(options.private ? { flags: MessageFlags.Ephemeral } : {});
+    await this.acknowledge(this.interaction.deferReply(options.private ? { flags: MessageFlags.Ephemeral } : {}));
+  }
+
+  /** Tracks the first response so later calls (a handler racing the safety defer) wait for it. */
+  private async acknowledge(response: Promise<unknown>): Promise<void> {
+    const done = response.then(() => undefined);
+    this.acknowledging = done.catch(() => undefined);
+    await done;
+  }
+
+  /** Resolves once the first response has landed (or failed: then the next call reports the state). */
+  private async acknowledged(): Promise<void> {
+    await this.acknowledging;
   }
 
   async reply(message: Message): Promise<void> {
@@ -80,9 +94,10 @@ export class DiscordContext implements CommandContext {
     if (!this.hasResponded) {
       this.responding = true;
       this.ephemeralAck = message.private ?? false;
-      await this.interaction.reply({ ...payload, ...(message.private ? { flags: MessageFlags.Ephemeral } : {}) });
+      await this.acknowledge(this.interaction.reply({ ...payload, ...(message.private ? { flags: MessageFlags.Ephemeral } : {}) }));
       return;
     }
+    await this.acknowledged();
     if (message.private && this.ephemeralAck === false) {
       // The placeholder is public; the answer is not: swap them so nothing private shows in the channel.
       await this.interaction.deleteReply().catch(() => undefined);
@@ -94,6 +109,7 @@ export class DiscordContext implements CommandContext {
 
   async followUp(message: Message): Promise<void> {
     const payload = forDiscordJs(toDiscordPayload(message));
+    await this.acknowledged();
     await this.interaction.followUp({ ...payload, ...(message.private ? { flags: MessageFlags.Ephemeral } : {}) });
   }
 
@@ -102,7 +118,7 @@ export class DiscordContext implements CommandContext {
       throw new AppError('INTERNAL', 'a form can only be the first answer to a command or button');
     }
     this.responding = true;
-    await this.interaction.showModal(toDiscordModal(form));
+    await this.acknowledge(this.interaction.showModal(toDiscordModal(form)));
   }
 
   async sendDirectMessage(message: Message): Promise<void> {

@@ -30,28 +30,43 @@ const CHANNEL_GONE = new Set([10003, 50001, 50013, 50083]);
 export interface DiscordDelivererOptions {
   /** How long an interaction token works (Discord: 15 minutes). */
   tokenLifetimeMs?: number;
-  /** Progress edits per job are at most this frequent (the result itself is never delayed). */
+  /** Edits of one job's message (its queued answer, progress, the result) are at most this frequent. */
   progressIntervalMs?: number;
 }
 
-interface ProgressState {
+/** The edits of one interaction's original message (one job's progress and result). */
+interface EditState {
+  /** When the last edit of the original finished (0: none yet). */
   lastEditAt: number;
-  timer?: NodeJS.Timeout | undefined;
-  pending?: Message | undefined;
-  /** Edits of one job go out one after another, so a stale progress never lands after the result. */
+  /** Edits go out one after another, so a stale progress never lands after a newer message. */
   chain: Promise<void>;
+  /** The newest progress not shown yet; older ones are dropped. */
+  pending?: Message | undefined;
+  /** A progress edit is waiting on the chain. */
+  queued: boolean;
+  /** The result is being posted: no progress from now on. */
   done: boolean;
+  /** Handlers of the interaction still answering it (their own edits come first). */
+  busy: number;
 }
+
+/** A handler that never finishes must not hold the job's progress and result back for longer. */
+const MAX_HOLD_MS = 30_000;
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
  * Posts progress and results back where a Discord command was used: by editing the deferred reply
  * while its token lives, then in the channel mentioning the user, then by DM. Uses plain REST with
  * the stored reply route, so it works for jobs that outlived a restart.
+ *
+ * Every edit of an original message (the command's own "queued" answer, progress, the result) is
+ * spaced at least `progressIntervalMs` from the previous one; progress in between is coalesced.
  */
 export class DiscordDeliverer implements Deliverer {
   private readonly tokenLifetimeMs: number;
   private readonly progressIntervalMs: number;
-  private readonly progress = new Map<string, ProgressState>();
+  /** By interaction token: one original message each. */
+  private readonly edits = new Map<string, EditState>();
 
   constructor(
     private readonly rest: REST,
@@ -63,40 +78,84 @@ export class DiscordDeliverer implements Deliverer {
     this.progressIntervalMs = options.progressIntervalMs ?? 2_000;
   }
 
-  /** Called for every progress event of a Discord job; edits are throttled per job. */
-  onProgress(job: Job, progress: GenerateProgress): void {
-    const route = this.route(job);
-    if (!route || !this.tokenAlive(route)) return;
-    const state = this.stateOf(job.id);
-    if (state.done) return;
-    state.pending = progressMessage(job, progress);
-    const wait = state.lastEditAt + this.progressIntervalMs - Date.now();
-    if (wait <= 0) this.flushProgress(job.id, route);
-    else state.timer ??= setTimeout(() => this.flushProgress(job.id, route), wait);
+  /**
+   * Called by the bot while a handler answers an interaction: progress and results for that
+   * interaction wait until the handler's own answer (e.g. "Queued") is out, and keep their distance
+   * from it. Returns the release, to call when the handler is done.
+   */
+  holdEdits(interactionToken: string): () => void {
+    const state = this.stateOf(interactionToken);
+    state.busy += 1;
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const timer = setTimeout(release, MAX_HOLD_MS);
+    timer.unref();
+    state.chain = state.chain.then(() => gate);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      clearTimeout(timer);
+      state.busy -= 1;
+      state.lastEditAt = Date.now();
+      release();
+    };
   }
 
-  private stateOf(jobId: string): ProgressState {
-    let state = this.progress.get(jobId);
+  /** Called for every progress event of a Discord job; edits are throttled per job. */
+  onProgress(job: Job, progress: GenerateProgress): void {
+    // A progress event can arrive after the outcome was recorded (events and deliveries travel apart).
+    if (job.finishedAt !== null || job.deliveredAt !== null) return;
+    const route = this.route(job);
+    if (!route || !this.tokenAlive(route)) return;
+    const state = this.stateOf(route.interactionToken);
+    if (state.done) return;
+    state.pending = progressMessage(job, progress);
+    if (state.queued) return;
+    state.queued = true;
+    state.chain = state.chain.then(() => this.flushProgress(state, route, job.id));
+  }
+
+  private stateOf(token: string): EditState {
+    let state = this.edits.get(token);
     if (!state) {
-      state = { lastEditAt: 0, chain: Promise.resolve(), done: false };
-      this.progress.set(jobId, state);
+      this.prune();
+      state = { lastEditAt: 0, chain: Promise.resolve(), queued: false, done: false, busy: 0 };
+      this.edits.set(token, state);
     }
     return state;
   }
 
-  private flushProgress(jobId: string, route: DiscordReplyRoute): void {
-    const state = this.progress.get(jobId);
-    if (!state || state.done || !state.pending) return;
+  /** Forgets interactions whose last edit no longer constrains the next one (answers that started no job). */
+  private prune(): void {
+    if (this.edits.size < 256) return;
+    const stale = Date.now() - this.progressIntervalMs;
+    for (const [token, state] of this.edits) {
+      if (state.busy === 0 && !state.queued && !state.done && state.pending === undefined && state.lastEditAt < stale) this.edits.delete(token);
+    }
+  }
+
+  /** Waits until the next edit of this original may go out. */
+  private async spacing(state: EditState): Promise<void> {
+    const wait = state.lastEditAt + this.progressIntervalMs - Date.now();
+    if (wait > 0) await sleep(wait);
+  }
+
+  private async flushProgress(state: EditState, route: DiscordReplyRoute, jobId: string): Promise<void> {
+    await this.spacing(state);
+    state.queued = false;
     const message = state.pending;
     state.pending = undefined;
-    clearTimeout(state.timer);
-    state.timer = undefined;
-    state.lastEditAt = Date.now();
-    state.chain = state.chain.then(() =>
-      this.editOriginal(route, toDiscordPayload(message)).catch((error: unknown) =>
-        this.logger.debug({ err: error, jobId }, 'progress edit failed'),
-      ),
-    );
+    if (!message || state.done || !this.tokenAlive(route)) return;
+    try {
+      await this.editOriginal(route, toDiscordPayload(message));
+    } catch (error) {
+      this.logger.debug({ err: error, jobId }, 'progress edit failed');
+    } finally {
+      state.lastEditAt = Date.now();
+    }
   }
 
   async deliver(delivery: Delivery): Promise<void> {
@@ -105,22 +164,31 @@ export class DiscordDeliverer implements Deliverer {
       this.logger.warn({ jobId: delivery.job.id }, 'Discord job without a usable reply route; result kept in the gallery only');
       return;
     }
-    // Stop progress for good, and wait for an edit in flight so it cannot land after the result.
-    const state = this.stateOf(delivery.job.id);
+    // Stop progress for good, and wait for edits in flight (and the command's own answer) so none
+    // can land after the result.
+    const state = this.stateOf(route.interactionToken);
     state.done = true;
-    clearTimeout(state.timer);
-    await state.chain;
+    state.pending = undefined;
     try {
-      await this.post(route, delivery);
+      const prepared = this.prepare(route, delivery);
+      prepared.catch(() => undefined); // awaited below; reading the files overlaps the wait
+      await state.chain.catch(() => undefined);
+      const { payload, files } = await prepared;
+      if (this.tokenAlive(route)) await this.spacing(state);
+      await this.post(route, delivery, payload, files);
     } finally {
-      this.progress.delete(delivery.job.id);
+      this.edits.delete(route.interactionToken);
     }
   }
 
-  private async post(route: DiscordReplyRoute, delivery: Delivery): Promise<void> {
+  private async prepare(route: DiscordReplyRoute, delivery: Delivery): Promise<{ payload: DiscordPayload; files: RawFile[] }> {
     const message = deliveryMessage(delivery);
-    const { payload, files } = delivery.status === 'succeeded' ? await this.withAttachments(message, delivery.assets, route) : { payload: toDiscordPayload(message), files: [] };
-    const privateOutcome = delivery.status === 'failed' || delivery.job.private;
+    return delivery.status === 'succeeded' ? this.withAttachments(message, delivery.assets, route) : { payload: toDiscordPayload(message), files: [] };
+  }
+
+  private async post(route: DiscordReplyRoute, delivery: Delivery, payload: DiscordPayload, files: RawFile[]): Promise<void> {
+    // Only a result is for the channel: a failure or a cancellation concerns the member alone.
+    const privateOutcome = delivery.status !== 'succeeded' || delivery.job.private;
 
     if (this.tokenAlive(route)) {
       try {
@@ -162,21 +230,26 @@ export class DiscordDeliverer implements Deliverer {
     }
   }
 
-  /** Small outputs go up as files (so they outlive any URL); flagged images as spoilers. */
+  /**
+   * Small outputs go up as files (so they outlive any URL); larger images are shown by URL, larger
+   * videos are linked with their poster (a still image, never the video itself). Flagged images are
+   * spoilers: a SPOILER_ file, or a spoiler link, and never an embed image.
+   */
   private async withAttachments(message: Message, assets: DeliveredAsset[], route: DiscordReplyRoute): Promise<{ payload: DiscordPayload; files: RawFile[] }> {
     const files: RawFile[] = [];
     const cards = [...(message.cards ?? [])];
     const spoilerLinks: string[] = [];
     let budget = route.attachmentSizeLimit;
     for (const [index, asset] of assets.entries()) {
+      const card = cards[index];
       if (asset.bytes > budget) {
         if (asset.nsfw && asset.kind === 'image') spoilerLinks.push(`||${asset.mediaUrl}||`);
+        if (card && asset.kind === 'video' && !asset.nsfw && asset.posterStorageKey) cards[index] = { ...card, imageUrl: this.storage.publicUrl(asset.posterStorageKey) };
         continue;
       }
       const name = `${asset.nsfw ? 'SPOILER_' : ''}atelier-${asset.shareId.slice(0, 8)}-${index + 1}.${extensionFor(asset.contentType)}`;
       files.push({ name, data: await this.readAll(asset.storageKey), contentType: asset.contentType });
       budget -= asset.bytes;
-      const card = cards[index];
       if (card && asset.kind === 'image' && !asset.nsfw) cards[index] = { ...card, imageUrl: `attachment://${name}` };
     }
     const text = [message.text, ...spoilerLinks].filter(Boolean).join('\n');
