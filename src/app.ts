@@ -5,6 +5,7 @@ import { createRepositories, openDatabase, type Database, type Repositories } fr
 import type { Platform } from './domain.js';
 import { createFalTransport, type FalTransport } from './fal/client.js';
 import { DiscordBot, type DiscordBotOptions } from './bots/discord/bot.js';
+import { SlackBot, type SlackBotOptions } from './bots/slack/bot.js';
 import { startHealthServer } from './http/health.js';
 import { HttpServer } from './http/server.js';
 import { createDeliverWorker, createLinks, PipelineEvents, type Deliverer, type DeliverWorker, type LinkBuilder } from './jobs/deliver.js';
@@ -52,6 +53,8 @@ export interface AppOptions {
   s3Credentials?: { accessKeyId: string; secretAccessKey: string };
   /** Discord adapter tuning (tests shorten the token lifetime and the progress throttle). */
   discord?: Pick<DiscordBotOptions, 'deliverer' | 'safetyDeferMs'>;
+  /** Slack adapter tuning. */
+  slack?: Pick<SlackBotOptions, 'deliverer'>;
 }
 
 /** A reason the process cannot start, with the exit code it should end with (sysexits). */
@@ -79,6 +82,7 @@ export interface OwnerParts {
   /** What command handlers use (commands/). */
   services: Services;
   discord?: DiscordBot;
+  slack?: SlackBot;
 }
 
 export interface App {
@@ -191,6 +195,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
         concurrency: config.workerConcurrency,
         maxInputBytes: config.maxInputBytes,
         ffmpegPath: config.ffmpegPath,
+        slackBotToken: config.slack?.botToken,
         ...options.workerTuning,
       });
       await generateWorker.start();
@@ -292,6 +297,13 @@ async function startOwner(config: Config, options: AppOptions, shared: SharedPar
     closers.push(() => bot.close());
     discord = bot;
   }
+  let slack: SlackBot | undefined;
+  if (config.slack) {
+    const bot = new SlackBot({ config: config.slack, services, events, storage, logger, ...options.slack });
+    deliverers.set('slack', bot.deliverer);
+    closers.push(() => bot.close());
+    slack = bot;
+  }
   const deliverWorker = createDeliverWorker({ redis, prefix: config.queuePrefix, repos, links, deliverers, events, metrics, logger });
   await deliverWorker.start();
   closers.push(() => deliverWorker.close());
@@ -308,11 +320,13 @@ async function startOwner(config: Config, options: AppOptions, shared: SharedPar
     },
     renderMetrics: () => metrics.render(),
   });
+  slack?.mount(http);
   const httpPort = await http.listen();
   closers.push(() => http.close());
   logger.info({ port: httpPort, publicUrl: config.publicUrl }, 'HTTP server listening');
   if (discord) await connectDiscord(discord);
-  return { db, repos, events, service, links, http, httpPort, metrics, deliverers, services, ...(discord ? { discord } : {}) };
+  if (slack) await slack.start();
+  return { db, repos, events, service, links, http, httpPort, metrics, deliverers, services, ...(discord ? { discord } : {}), ...(slack ? { slack } : {}) };
 }
 
 async function connectDiscord(bot: DiscordBot): Promise<void> {

@@ -121,6 +121,11 @@ const envSchema = z
     MAX_INPUT_BYTES: byteSize(25 * MiB),
     LOG_LEVEL: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
     FFMPEG_PATH: z.preprocess(emptyAsUndefined, z.string().default('ffmpeg')),
+    SLACK_BOT_TOKEN: optionalString,
+    SLACK_SIGNING_SECRET: optionalString,
+    SLACK_APP_TOKEN: optionalString,
+    SLACK_API_URL: z.preprocess(emptyAsUndefined, z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).default('https://slack.com/api/')),
+    SLACK_UPLOAD_RESULTS: booleanFlag(false),
     DISCORD_TOKEN: optionalString,
     DISCORD_APPLICATION_ID: z.preprocess(emptyAsUndefined, z.string().regex(/^\d{15,22}$/, 'must be the numeric application id').optional()),
     DISCORD_API_URL: z.preprocess(emptyAsUndefined, z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).default('https://discord.com/api')),
@@ -135,6 +140,15 @@ function crossFieldProblems(source: Record<string, string | undefined>): string[
   const problems: string[] = [];
   if (emptyAsUndefined(source.STORAGE_DRIVER) === 's3' && emptyAsUndefined(source.S3_BUCKET) === undefined) {
     problems.push('S3_BUCKET is required when STORAGE_DRIVER=s3');
+  }
+  const slackBot = emptyAsUndefined(source.SLACK_BOT_TOKEN) !== undefined;
+  const slackSecret = emptyAsUndefined(source.SLACK_SIGNING_SECRET) !== undefined;
+  const slackAppToken = emptyAsUndefined(source.SLACK_APP_TOKEN) !== undefined;
+  if (slackBot && !slackSecret && !slackAppToken) {
+    problems.push('SLACK_BOT_TOKEN needs SLACK_SIGNING_SECRET (HTTP events at POST /slack/events) or SLACK_APP_TOKEN (Socket Mode)');
+  }
+  if (!slackBot && (slackSecret || slackAppToken)) {
+    problems.push('SLACK_SIGNING_SECRET / SLACK_APP_TOKEN need SLACK_BOT_TOKEN to enable Slack');
   }
   const discordToken = emptyAsUndefined(source.DISCORD_TOKEN) !== undefined;
   const discordApp = emptyAsUndefined(source.DISCORD_APPLICATION_ID) !== undefined;
@@ -179,6 +193,18 @@ function toConfig(env: z.output<typeof envSchema>) {
     logLevel: env.LOG_LEVEL,
     /** ffmpeg makes video posters when it can be run; without it, a first-frame input serves as poster. */
     ffmpegPath: env.FFMPEG_PATH,
+    /** Set when SLACK_BOT_TOKEN and a way in (SLACK_SIGNING_SECRET, or SLACK_APP_TOKEN for Socket Mode) are. */
+    slack:
+      env.SLACK_BOT_TOKEN && (env.SLACK_SIGNING_SECRET || env.SLACK_APP_TOKEN)
+        ? {
+            botToken: env.SLACK_BOT_TOKEN,
+            signingSecret: env.SLACK_SIGNING_SECRET,
+            appToken: env.SLACK_APP_TOKEN,
+            apiUrl: env.SLACK_API_URL.endsWith('/') ? env.SLACK_API_URL : `${env.SLACK_API_URL}/`,
+            /** Upload results as files instead of linking our media URLs (when PUBLIC_URL is not reachable from Slack). */
+            uploadResults: env.SLACK_UPLOAD_RESULTS,
+          }
+        : undefined,
     /** Set when both DISCORD_TOKEN and DISCORD_APPLICATION_ID are. */
     discord:
       env.DISCORD_TOKEN && env.DISCORD_APPLICATION_ID
@@ -193,6 +219,7 @@ function toConfig(env: z.output<typeof envSchema>) {
 }
 
 export type DiscordConfig = NonNullable<Config['discord']>;
+export type SlackConfig = NonNullable<Config['slack']>;
 
 export type StorageConfig = Config['storage'];
 

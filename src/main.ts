@@ -79,8 +79,8 @@ export async function run(roles: Roles): Promise<void> {
 function logPlatforms(logger: Logger, config: Config): void {
   if (config.discord) logger.info({ applicationId: config.discord.applicationId }, 'Discord: enabled');
   else logger.info('Discord: disabled (set DISCORD_TOKEN and DISCORD_APPLICATION_ID to enable it)');
-  // The Slack adapter arrives with its own issue; until then Slack stays off whatever is set.
-  logger.info('Slack: disabled (the Slack adapter is not part of this build yet; it will be enabled by SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET, or SLACK_APP_TOKEN for Socket Mode)');
+  if (config.slack) logger.info({ mode: config.slack.appToken ? 'socket' : 'http', events: config.slack.appToken ? undefined : `${config.publicUrl}/slack/events` }, 'Slack: enabled');
+  else logger.info('Slack: disabled (set SLACK_BOT_TOKEN with SLACK_SIGNING_SECRET for events at POST /slack/events, or with SLACK_APP_TOKEN for Socket Mode)');
 }
 
 /**

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Asset } from '../../src/db/index.js';
 import type { FakeUser, InteractionHandle, MessageSnapshot } from '../fakes/discord-server.js';
+import { eventually } from '../helpers/app.js';
 import { startDiscordHarness, type DiscordHarness } from '../helpers/discord.js';
 
 /** The buttons on queued and result messages: Cancel, Delete, Rerun, Vary. */
@@ -30,6 +31,8 @@ describe('Discord result buttons', () => {
     const post = await interaction.waitForOriginal(isResult, 20_000);
     const shareUrl = (post.embeds[0] as Embed).url!;
     const asset = owned().repos.assets.getAssetByShareId(shareUrl.split('/s/')[1]!)!;
+    // Delivered, with the post recorded (what a removal takes down).
+    await eventually(() => owned().repos.jobs.getJob(asset.jobId)?.deliveredAt);
     return { interaction, post, asset };
   }
 
@@ -95,6 +98,31 @@ describe('Discord result buttons', () => {
     expect(owned().repos.assets.getAsset(asset.id)?.removedAt).not.toBeNull();
     expect((await fetch(shareUrl)).status).toBe(410);
     expect((await fetch(owned().links.mediaUrl(asset))).status).toBeGreaterThanOrEqual(400);
+    // The result post (with its attached copy) is taken down too.
+    expect(h.discord.message(post.id)?.deleted).toBe(true);
+    expect(owned().repos.posts.forJob(asset.jobId)).toEqual([]);
+  });
+
+  it('deleting one output of several leaves the post showing the others, with their files', async () => {
+    h.fal.setOutput('fal-ai/flux/schnell', ({ input }) => h.fal.imageOutput({ width: 20, height: 20, count: Number(input['num_images']) }));
+    try {
+      const { post } = await generate('three paper cranes', { count: 3 });
+      expect(post.attachments).toHaveLength(3);
+      const assets = owned().repos.assets.listJobAssets(owned().repos.assets.getAssetByShareId((post.embeds[0] as Embed).url!.split('/s/')[1]!)!.jobId);
+      const { answer } = await press(post, 'Delete 2', owner);
+      await press(answer, 'Delete for good', owner);
+
+      const edited = h.discord.message(post.id)!;
+      expect(edited.deleted).toBe(false);
+      expect((edited.embeds as Embed[]).map((embed) => embed.url)).toEqual([assets[0], assets[2]].map((asset) => owned().links.shareUrl(asset!)));
+      // The remaining files are the same uploads, still shown inline; the removed one is gone.
+      expect(edited.attachments.map((attachment) => attachment.id)).toEqual([post.attachments[0]!.id, post.attachments[2]!.id]);
+      expect((edited.embeds as Array<{ image?: { url?: string } }>).map((embed) => embed.image?.url)).toEqual([post.attachments[0]!.url, post.attachments[2]!.url]);
+      expect(buttonsOf(edited).map((button) => button.label)).toEqual(['Open 1', 'Vary 1', 'Delete 1', 'Open 2', 'Vary 2', 'Delete 2', 'Rerun']);
+      expect(JSON.stringify(edited.raw)).not.toContain(assets[1]!.shareId);
+    } finally {
+      h.fal.setOutput('fal-ai/flux/schnell', () => h.fal.imageOutput({ width: 64, height: 48 }));
+    }
   });
 
   it('Delete is refused for another member without Manage Messages, and allowed with it', async () => {
@@ -115,6 +143,7 @@ describe('Discord result buttons', () => {
     expect(await h.harness.app.storage.exists(asset.storageKey)).toBe(false);
     expect((await fetch(shareUrl)).status).toBe(410);
     expect(owned().repos.assets.getAsset(asset.id)?.removedBy).toBe(`moderator:discord:${other.id}`);
+    expect(h.discord.message(post.id)?.deleted).toBe(true);
   });
 
   it('Rerun queues the same prompt and model again, with a new seed', async () => {
@@ -162,8 +191,12 @@ describe('Discord result buttons', () => {
   it('buttons on a deleted result answer privately that it is gone', async () => {
     const { post, asset } = await generate('a fleeting cloud');
     await owned().services.gallery.remove(asset, { by: 'owner' });
+    expect(h.discord.message(post.id)?.deleted).toBe(true);
+    // A copy of the post the removal could not reach (say, forwarded): its buttons still answer sensibly.
+    const stale = { ...post.raw, id: h.discord.snowflake() };
     for (const label of ['Vary', 'Delete']) {
-      const { answer } = await press(post, label, owner);
+      const interaction = h.discord.button({ customId: buttonId(post, label), message: stale, user: owner });
+      const answer = await interaction.waitForOriginal((reply) => !reply.loading, 10_000);
       expect(answer.ephemeral).toBe(true);
       expect(answer.content).toMatch(/deleted/i);
     }

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FakeUser, InteractionHandle, MessageSnapshot } from '../fakes/discord-server.js';
+import { eventually } from '../helpers/app.js';
 import { startDiscordHarness, type DiscordHarness } from '../helpers/discord.js';
 
 /**
@@ -68,6 +69,13 @@ describe('Discord results after the interaction token expired', () => {
     expect(interaction.original()?.content).not.toBe('');
     expect(isResult(interaction.original()!)).toBe(false);
     expect(resultsEverywhere(interaction, 'a late owl')).toHaveLength(1);
+
+    // Removing the result takes the channel post down too (with the bot token: the interaction's is dead).
+    const owner = h.harness.app.owner!;
+    const asset = owner.repos.assets.getAssetByShareId((posted.embeds[0] as Embed).url!.split('/s/')[1]!)!;
+    await eventually(() => owner.repos.jobs.getJob(asset.jobId)?.deliveredAt);
+    await owner.services.gallery.remove(asset, { by: 'owner' });
+    expect(h.discord.message(posted.id)?.deleted).toBe(true);
   });
 
   it('after the token lifetime: the result goes to the channel without trying the dead token', async () => {
@@ -90,6 +98,13 @@ describe('Discord results after the interaction token expired', () => {
     const dm = await h.discord.waitForDm(member.id, (message) => titleOf(message) === 'a vanishing room', 20_000);
     expect(dm.attachments).toHaveLength(1);
     expect(resultsEverywhere(interaction, 'a vanishing room')).toHaveLength(1);
+    // The DM copy is what a removal takes down.
+    const owner = h.harness.app.owner!;
+    const asset = owner.repos.assets.getAssetByShareId((dm.embeds[0] as Embed).url!.split('/s/')[1]!)!;
+    await eventually(() => owner.repos.jobs.getJob(asset.jobId)?.deliveredAt);
+    expect(owner.repos.posts.forJob(asset.jobId).map((post) => post.messageId)).toEqual([dm.id]);
+    await owner.services.gallery.remove(asset, { by: 'owner' });
+    expect(h.discord.message(dm.id)?.deleted).toBe(true);
   });
 
   it('a private result after expiry goes by DM, never to the channel', async () => {

@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FakeUser, InteractionHandle, MessageSnapshot } from '../fakes/discord-server.js';
 import { makePng } from '../fakes/fal-fixtures.js';
@@ -220,36 +219,41 @@ describe('/imagine and /animate on Discord: progress and results', () => {
     const asset = assetOf(embed);
     expect(done.content).toContain(embed!.url!);
     expect(field(embed, 'Duration')).toBe('8 s');
-    expect(embed?.image).toBeUndefined();
+    // No poster could be made from these bytes: then no image at all, never the video URL.
+    expect(embed?.image?.url).toBe(asset.posterStorageKey ? owned().links.mediaUrl({ storageKey: asset.posterStorageKey }) : undefined);
     expect(JSON.stringify(done.raw)).not.toContain(owned().links.mediaUrl(asset));
     expect(JSON.stringify(done.raw)).not.toContain('fal.media');
   });
 
-  it('a large video with a stored poster shows the poster (a still image) in the embed, never the video', async () => {
-    // The pipeline stores no posters yet: hand the deliverer the finished job again with one added.
-    h.fal.setOutput('fal-ai/veo3', () => h.fal.videoOutput({ bytes: 300 * 1024, durationSeconds: 8 }));
-    const interaction = h.discord.slashCommand({
-      name: 'animate',
-      options: { prompt: 'a slow tide', model: 'veo3' },
-      user: member,
-      channelId: h.general.id,
-      attachmentSizeLimit: 100 * 1024,
-    });
-    const done = await interaction.waitForOriginal(isResult, 20_000);
-    const asset = assetOf(embedsOf(done)[0]);
-    const posterKey = asset.storageKey.replace(/\.mp4$/, '.poster.png');
-    await h.harness.app.storage.put(posterKey, Readable.from([makePng(16, 9)]), { contentType: 'image/png' });
-    const job = owned().repos.jobs.getJob(asset.jobId)!;
-    await owned().discord!.deliverer.deliver({
-      status: 'succeeded',
-      job,
-      assets: [{ ...asset, posterStorageKey: posterKey, shareUrl: embedsOf(done)[0]!.url!, mediaUrl: owned().links.mediaUrl(asset) }],
-    });
-    const redone = interaction.original()!;
-    const [embed] = embedsOf(redone);
-    expect(redone.attachments).toEqual([]);
-    expect(embed?.image?.url).toBe(h.harness.app.storage.publicUrl(posterKey));
-    expect(embed?.image?.url).not.toBe(owned().links.mediaUrl(asset));
-    expect(redone.content).toContain(embed!.url!);
+  it('a video with a poster: linked when large (the poster is the embed image), attached when small (no poster on top)', async () => {
+    const frame = makePng(30, 20, { seed: 5 });
+    const run = async (bytes: number, attachmentSizeLimit: number) => {
+      h.fal.setOutput('fal-ai/kling-video/v2.1/pro/image-to-video', () => h.fal.videoOutput({ bytes, durationSeconds: 5 }));
+      const interaction = h.discord.slashCommand({
+        name: 'animate',
+        options: { prompt: `a kite, ${bytes} bytes`, first_frame: h.discord.addAttachment('first.png', frame, 'image/png') },
+        user: member,
+        channelId: h.general.id,
+        attachmentSizeLimit,
+      });
+      const done = await interaction.waitForOriginal(isResult, 20_000);
+      const [embed] = embedsOf(done);
+      return { done, embed, asset: assetOf(embed) };
+    };
+
+    const large = await run(200 * 1024, 100 * 1024);
+    // Without a frame from ffmpeg, the first-frame input is the poster: a still image, stored with the video.
+    expect(large.asset.posterStorageKey).not.toBeNull();
+    expect(large.done.attachments).toEqual([]);
+    expect(large.embed?.image?.url).toBe(owned().links.mediaUrl({ storageKey: large.asset.posterStorageKey! }));
+    expect(large.embed?.image?.url).not.toBe(owned().links.mediaUrl(large.asset));
+    expect(large.done.content).toContain(large.embed!.url!);
+    const poster = await fetch(large.embed!.image!.url!);
+    expect(poster.headers.get('content-type')).toMatch(/^image\//);
+
+    const small = await run(32 * 1024, 10 * 1024 * 1024);
+    expect(small.asset.posterStorageKey).not.toBeNull();
+    expect(small.done.attachments.map((attachment) => attachment.contentType)).toEqual(['video/mp4']);
+    expect(small.embed?.image).toBeUndefined();
   });
 });

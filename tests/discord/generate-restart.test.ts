@@ -48,5 +48,7 @@ describe('Discord: a restart between the command and the result', () => {
     const job = h.harness.app.owner!.repos.jobs.getJob(h.harness.app.owner!.repos.assets.getAssetByShareId((done.embeds[0] as { url: string }).url.split('/s/')[1]!)!.jobId)!;
     expect(job.status).toBe('succeeded');
     expect(job.deliveredAt).not.toBeNull();
+    // One post recorded: the original reply, which a removal would take down.
+    expect(h.harness.app.owner!.repos.posts.forJob(job.id).map((post) => post.messageId)).toEqual([done.id]);
   });
 });

@@ -54,6 +54,8 @@ export class DiscordContext implements CommandContext {
   private ephemeralAck: boolean | undefined;
   /** The first response while it is on its way: discord.js refuses edits and follow-ups before it lands. */
   private acknowledging: Promise<void> | undefined;
+  /** The original is still the deferred "thinking…" placeholder (no answer in it yet). */
+  private placeholder = false;
 
   constructor(
     private readonly interaction: RepliableInteraction,
@@ -74,6 +76,7 @@ export class DiscordContext implements CommandContext {
     if (this.hasResponded) return this.acknowledged();
     this.responding = true;
     this.ephemeralAck = options.private ?? false;
+    this.placeholder = true;
     await this.acknowledge(this.interaction.deferReply(options.private ? { flags: MessageFlags.Ephemeral } : {}));
   }
 
@@ -99,12 +102,15 @@ export class DiscordContext implements CommandContext {
     }
     await this.acknowledged();
     if (message.private && this.ephemeralAck === false) {
-      // The placeholder is public; the answer is not: swap them so nothing private shows in the channel.
-      await this.interaction.deleteReply().catch(() => undefined);
+      // The original is public; the answer is not. A public placeholder goes (nothing private shows
+      // in the channel); a public answer already given stays, and this one follows privately.
+      if (this.placeholder) await this.interaction.deleteReply().catch(() => undefined);
+      this.placeholder = false;
       await this.interaction.followUp({ ...payload, flags: MessageFlags.Ephemeral });
       return;
     }
     await this.interaction.editReply(payload);
+    this.placeholder = false;
   }
 
   async followUp(message: Message): Promise<void> {

@@ -2,8 +2,8 @@ import { DiscordAPIError, MessageFlags, Routes, type REST, type RawFile } from '
 import { z } from 'zod';
 import type { Message } from '../../../commands/context.js';
 import { deliveryMessage, progressMessage } from '../../../commands/render.js';
-import type { Job } from '../../db/index.js';
-import type { Deliverer, DeliveredAsset, Delivery } from '../../jobs/deliver.js';
+import type { Job, Post } from '../../db/index.js';
+import type { Deliverer, DeliveredAsset, Delivery, PostedMessage } from '../../jobs/deliver.js';
 import type { GenerateProgress } from '../../jobs/types.js';
 import type { Logger } from '../../logger.js';
 import { extensionFor } from '../../storage/keys.js';
@@ -26,6 +26,19 @@ const routeSchema = z.object({
 /** Discord error codes that mean "this way back is closed; try another". */
 const TOKEN_GONE = new Set([10015, 50027, 10008]);
 const CHANNEL_GONE = new Set([10003, 50001, 50013, 50083]);
+/** A message to take down is already gone (or out of reach for good). */
+const MESSAGE_GONE = new Set([10003, 10008, 50001]);
+
+type Succeeded = Extract<Delivery, { status: 'succeeded' }>;
+
+/** What Discord answers for a message (the fields the deliverer reads). */
+interface PostedDiscordMessage {
+  id: string;
+  channel_id: string;
+  content?: string;
+  flags?: number;
+  attachments?: Array<{ id: string; filename: string; url: string }>;
+}
 
 export interface DiscordDelivererOptions {
   /** How long an interaction token works (Discord: 15 minutes). */
@@ -158,11 +171,12 @@ export class DiscordDeliverer implements Deliverer {
     }
   }
 
-  async deliver(delivery: Delivery): Promise<void> {
+  /** Posts the outcome; returns the messages that show a result, for a later removal to take down. */
+  async deliver(delivery: Delivery): Promise<PostedMessage[]> {
     const route = this.route(delivery.job);
     if (!route) {
       this.logger.warn({ jobId: delivery.job.id }, 'Discord job without a usable reply route; result kept in the gallery only');
-      return;
+      return [];
     }
     // Stop progress for good, and wait for edits in flight (and the command's own answer) so none
     // can land after the result.
@@ -175,7 +189,10 @@ export class DiscordDeliverer implements Deliverer {
       await state.chain.catch(() => undefined);
       const { payload, files } = await prepared;
       if (this.tokenAlive(route)) await this.spacing(state);
-      await this.post(route, delivery, payload, files);
+      const posted = await this.post(route, delivery, payload, files);
+      // Ephemeral messages vanish by themselves; everything else that shows a result can be taken down.
+      if (delivery.status !== 'succeeded' || !posted || ((posted.flags ?? 0) & MessageFlags.Ephemeral) !== 0) return [];
+      return [{ channelId: posted.channel_id, messageId: posted.id }];
     } finally {
       this.edits.delete(route.interactionToken);
     }
@@ -186,7 +203,8 @@ export class DiscordDeliverer implements Deliverer {
     return delivery.status === 'succeeded' ? this.withAttachments(message, delivery.assets, route) : { payload: toDiscordPayload(message), files: [] };
   }
 
-  private async post(route: DiscordReplyRoute, delivery: Delivery, payload: DiscordPayload, files: RawFile[]): Promise<void> {
+  /** Posts where the member will see it; returns the message that shows it (undefined when none could be). */
+  private async post(route: DiscordReplyRoute, delivery: Delivery, payload: DiscordPayload, files: RawFile[]): Promise<PostedDiscordMessage | undefined> {
     // Only a result is for the channel: a failure or a cancellation concerns the member alone.
     const privateOutcome = delivery.status !== 'succeeded' || delivery.job.private;
 
@@ -199,10 +217,11 @@ export class DiscordDeliverer implements Deliverer {
             body: { ...payload, flags: MessageFlags.Ephemeral },
             auth: false,
           });
-        } else {
-          await this.editOriginal(route, payload, files);
+          return undefined;
         }
-        return;
+        const edited = await this.editOriginal(route, payload, files);
+        // The original of an ephemeral defer is ephemeral, whatever the answer says.
+        return route.ephemeral ? { ...edited, flags: (edited.flags ?? 0) | MessageFlags.Ephemeral } : edited;
       } catch (error) {
         if (!isCode(error, TOKEN_GONE)) throw error;
         this.logger.info({ jobId: delivery.job.id }, 'interaction token expired; posting the result another way');
@@ -210,8 +229,7 @@ export class DiscordDeliverer implements Deliverer {
     }
     if (!privateOutcome && route.guildId) {
       try {
-        await this.sendToChannel(route.channelId, { ...payload, content: `<@${route.userId}> ${payload.content}`.trim(), allowed_mentions: { parse: [], users: [route.userId] } }, files);
-        return;
+        return await this.sendToChannel(route.channelId, { ...payload, content: `<@${route.userId}> ${payload.content}`.trim(), allowed_mentions: { parse: [], users: [route.userId] } }, files);
       } catch (error) {
         if (!isCode(error, CHANNEL_GONE)) throw error;
         this.logger.info({ jobId: delivery.job.id, channelId: route.channelId }, 'channel is gone or closed to the bot; sending the result by DM');
@@ -219,42 +237,98 @@ export class DiscordDeliverer implements Deliverer {
     }
     try {
       const dm = (await this.rest.post(Routes.userChannels(), { body: { recipient_id: route.userId } })) as { id: string };
-      await this.sendToChannel(dm.id, payload, files);
+      return await this.sendToChannel(dm.id, payload, files);
     } catch (error) {
       // The user closed DMs: the result stays in their /gallery, which is where they will find it.
       if (isCode(error, new Set([50007]))) {
         this.logger.warn({ jobId: delivery.job.id }, 'could not DM the user; the result is in their gallery');
-        return;
+        return undefined;
       }
       throw error;
     }
   }
 
   /**
-   * Small outputs go up as files (so they outlive any URL); larger images are shown by URL, larger
-   * videos are linked with their poster (a still image, never the video itself). Flagged images are
-   * spoilers: a SPOILER_ file, or a spoiler link, and never an embed image.
+   * After a removal: a post none of whose outputs remain is deleted; otherwise it is edited to show
+   * only the remaining ones (their files stay attached). Uses the bot token, so it works after the
+   * interaction token expired. A message already gone is fine.
+   */
+  async retract(post: Post, remaining: Succeeded): Promise<void> {
+    const route = Routes.channelMessage(post.channelId, post.messageId);
+    try {
+      if (remaining.assets.length === 0) {
+        await this.rest.delete(route);
+        return;
+      }
+      const current = (await this.rest.get(route)) as PostedDiscordMessage;
+      const kept = new Map<number, { id: string; url: string }>();
+      remaining.assets.forEach((asset, index) => {
+        const attachment = current.attachments?.find((candidate) => candidate.filename.replace(/^SPOILER_/, '').startsWith(attachmentStem(asset)));
+        if (attachment) kept.set(index, attachment);
+      });
+      const payload = this.compose(deliveryMessage(remaining), remaining.assets, (_asset, index) => kept.get(index)?.url);
+      const mention = /^<@\d+>/.exec(current.content ?? '')?.[0];
+      const body = {
+        ...payload,
+        content: [mention, payload.content].filter(Boolean).join(' '),
+        attachments: [...kept.values()].map((attachment) => ({ id: attachment.id })),
+      };
+      try {
+        await this.rest.patch(route, { body });
+      } catch (error) {
+        // An interaction's reply may refuse edits through the channel; its token still works for a while.
+        const reply = this.route(remaining.job);
+        if (!isCode(error, new Set([50005])) || !reply || !this.tokenAlive(reply)) throw error;
+        await this.rest.patch(Routes.webhookMessage(reply.applicationId, reply.interactionToken, post.messageId), { body, auth: false });
+      }
+    } catch (error) {
+      if (isCode(error, MESSAGE_GONE)) return;
+      throw error;
+    }
+  }
+
+  /**
+   * Small outputs go up as files (so they outlive any URL); larger ones are shown by URL: an image
+   * inline, a video by its share link with its poster (a still image, never the video itself).
    */
   private async withAttachments(message: Message, assets: DeliveredAsset[], route: DiscordReplyRoute): Promise<{ payload: DiscordPayload; files: RawFile[] }> {
     const files: RawFile[] = [];
-    const cards = [...(message.cards ?? [])];
-    const spoilerLinks: string[] = [];
+    const attached = new Map<number, string>();
     let budget = route.attachmentSizeLimit;
     for (const [index, asset] of assets.entries()) {
+      if (asset.bytes > budget) continue;
+      const name = `${asset.nsfw ? 'SPOILER_' : ''}${attachmentStem(asset)}${index + 1}.${extensionFor(asset.contentType)}`;
+      files.push({ name, data: await this.readAll(asset.storageKey), contentType: asset.contentType });
+      attached.set(index, `attachment://${name}`);
+      budget -= asset.bytes;
+    }
+    return { payload: this.compose(message, assets, (_asset, index) => attached.get(index)), files };
+  }
+
+  /**
+   * The result message with each output either attached (`attachedUrl` gives its attachment URL) or
+   * linked. Flagged images are spoilers: a SPOILER_ file, or a spoiler link, and never an embed image.
+   * An attached video plays inline: its card shows no poster on top.
+   */
+  private compose(message: Message, assets: readonly DeliveredAsset[], attachedUrl: (asset: DeliveredAsset, index: number) => string | undefined): DiscordPayload {
+    const cards = [...(message.cards ?? [])];
+    const spoilerLinks: string[] = [];
+    for (const [index, asset] of assets.entries()) {
       const card = cards[index];
-      if (asset.bytes > budget) {
+      const url = attachedUrl(asset, index);
+      if (url === undefined) {
         if (asset.nsfw && asset.kind === 'image') spoilerLinks.push(`||${asset.mediaUrl}||`);
-        if (card && asset.kind === 'video' && !asset.nsfw && asset.posterStorageKey) cards[index] = { ...card, imageUrl: this.storage.publicUrl(asset.posterStorageKey) };
         continue;
       }
-      const name = `${asset.nsfw ? 'SPOILER_' : ''}atelier-${asset.shareId.slice(0, 8)}-${index + 1}.${extensionFor(asset.contentType)}`;
-      files.push({ name, data: await this.readAll(asset.storageKey), contentType: asset.contentType });
-      budget -= asset.bytes;
-      if (card && asset.kind === 'image' && !asset.nsfw) cards[index] = { ...card, imageUrl: `attachment://${name}` };
+      if (!card) continue;
+      if (asset.kind === 'image' && !asset.nsfw) cards[index] = { ...card, imageUrl: url };
+      if (asset.kind === 'video') {
+        const { imageUrl: _poster, ...rest } = card;
+        cards[index] = rest;
+      }
     }
     const text = [message.text, ...spoilerLinks].filter(Boolean).join('\n');
-    const payload = toDiscordPayload({ ...message, cards, ...(text ? { text } : {}) });
-    return { payload, files };
+    return toDiscordPayload({ ...message, cards, ...(text ? { text } : {}) });
   }
 
   private async readAll(storageKey: string): Promise<Buffer> {
@@ -264,19 +338,19 @@ export class DiscordDeliverer implements Deliverer {
     return Buffer.concat(chunks);
   }
 
-  private async editOriginal(route: DiscordReplyRoute, payload: DiscordPayload, files: RawFile[] = []): Promise<void> {
-    await this.rest.patch(Routes.webhookMessage(route.applicationId, route.interactionToken, '@original'), {
+  private async editOriginal(route: DiscordReplyRoute, payload: DiscordPayload, files: RawFile[] = []): Promise<PostedDiscordMessage> {
+    return (await this.rest.patch(Routes.webhookMessage(route.applicationId, route.interactionToken, '@original'), {
       body: { ...payload, attachments: files.map((file, id) => ({ id, filename: file.name })) },
       files,
       auth: false,
-    });
+    })) as PostedDiscordMessage;
   }
 
-  private async sendToChannel(channelId: string, payload: DiscordPayload, files: RawFile[]): Promise<void> {
-    await this.rest.post(Routes.channelMessages(channelId), {
+  private async sendToChannel(channelId: string, payload: DiscordPayload, files: RawFile[]): Promise<PostedDiscordMessage> {
+    return (await this.rest.post(Routes.channelMessages(channelId), {
       body: { ...payload, ...(files.length ? { attachments: files.map((file, id) => ({ id, filename: file.name })) } : {}) },
       files,
-    });
+    })) as PostedDiscordMessage;
   }
 
   private tokenAlive(route: DiscordReplyRoute): boolean {
@@ -289,6 +363,9 @@ export class DiscordDeliverer implements Deliverer {
     return parsed.success ? parsed.data : undefined;
   }
 }
+
+/** Uploaded files are named after their output, so a later edit can tell which one is which. */
+const attachmentStem = (asset: Pick<DeliveredAsset, 'shareId'>) => `atelier-${asset.shareId.slice(0, 8)}-`;
 
 function isCode(error: unknown, codes: ReadonlySet<number>): boolean {
   return error instanceof DiscordAPIError && typeof error.code === 'number' && codes.has(error.code);

@@ -1,0 +1,162 @@
+import type { webApi } from '@slack/bolt';
+import type { CommandContext, FormSpec, Message } from '../../../commands/context.js';
+import type { UserRef } from '../../domain.js';
+import { toSlackMessage, toSlackModal } from './render.js';
+
+type WebClient = webApi.WebClient;
+
+/** What a result needs to find its way back, stored with the job (it survives restarts). */
+export interface SlackReplyRoute {
+  platform: 'slack';
+  teamId: string;
+  channelId: string;
+  userId: string;
+  /** The status message the job updates in place; the result is threaded under it. */
+  statusTs: string | null;
+  /** The conversation thread this was asked in (a mention's thread), if any. */
+  threadTs: string | null;
+  /** Where ephemeral answers go for 30 minutes (slash commands and buttons). */
+  responseUrl: string | null;
+  createdAt: number;
+  /** Results only for the user: ephemeral while response_url lives, then by DM. */
+  private: boolean;
+  isIm: boolean;
+}
+
+/** Everything a Slack request tells us about where and who. */
+export interface SlackOrigin {
+  teamId: string;
+  userId: string;
+  userName?: string | undefined;
+  channelId: string;
+  isIm: boolean;
+  triggerId?: string | undefined;
+  responseUrl?: string | undefined;
+  threadTs?: string | undefined;
+}
+
+export function slackUser(teamId: string, userId: string, name?: string): UserRef & { displayName?: string } {
+  // Slack user ids belong to one workspace.
+  return { platform: 'slack', workspaceId: teamId, platformUserId: userId, ...(name ? { displayName: name } : {}) };
+}
+
+/** Posts an ephemeral answer through a response_url (what Bolt's `respond` does, usable after a restart too). */
+export async function postToResponseUrl(responseUrl: string, body: Record<string, unknown>, fetchImpl: typeof fetch = fetch): Promise<boolean> {
+  const response = await fetchImpl(responseUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  await response.body?.cancel();
+  return response.ok;
+}
+
+/**
+ * Translates one Slack request to the platform-neutral context. Slack has no "defer": the request is
+ * acknowledged before this is made, a public "deferral" is a status message the job edits in place,
+ * and private answers go to the user alone (response_url, else chat.postEphemeral).
+ */
+export class SlackContext implements CommandContext {
+  readonly platform = 'slack' as const;
+  readonly user: UserRef & { displayName?: string };
+  readonly workspaceId: string;
+  readonly channelId: string;
+  readonly isDirectMessage: boolean;
+  readonly canModerate = false;
+  private deferredPrivate: boolean | undefined;
+  private statusTs: string | undefined;
+  private formOpened = false;
+
+  constructor(
+    private readonly client: WebClient,
+    private readonly origin: SlackOrigin,
+  ) {
+    this.user = slackUser(origin.teamId, origin.userId, origin.userName);
+    this.workspaceId = origin.teamId;
+    this.channelId = origin.channelId;
+    this.isDirectMessage = origin.isIm;
+  }
+
+  async defer(options: { private?: boolean } = {}): Promise<void> {
+    if (this.deferredPrivate !== undefined) return;
+    this.deferredPrivate = options.private ?? false;
+    if (!this.deferredPrivate) {
+      const posted = await this.client.chat.postMessage({
+        channel: this.origin.channelId,
+        text: 'Working on it…',
+        ...(this.origin.threadTs ? { thread_ts: this.origin.threadTs } : {}),
+      });
+      this.statusTs = posted.ts;
+    }
+  }
+
+  async reply(message: Message): Promise<void> {
+    if (message.private) {
+      if (this.statusTs) {
+        // The public placeholder goes; the answer is for the user alone.
+        await this.client.chat.delete({ channel: this.origin.channelId, ts: this.statusTs }).catch(() => undefined);
+        this.statusTs = undefined;
+      }
+      await this.ephemeral(message);
+      return;
+    }
+    const rendered = toSlackMessage(message);
+    if (this.statusTs) {
+      await this.client.chat.update({ channel: this.origin.channelId, ts: this.statusTs, ...rendered });
+      return;
+    }
+    const posted = await this.client.chat.postMessage({
+      channel: this.origin.channelId,
+      ...rendered,
+      ...(this.origin.threadTs ? { thread_ts: this.origin.threadTs } : {}),
+    });
+    this.statusTs = posted.ts;
+  }
+
+  async followUp(message: Message): Promise<void> {
+    if (message.private) return this.ephemeral(message);
+    const thread = this.statusTs ?? this.origin.threadTs;
+    await this.client.chat.postMessage({ channel: this.origin.channelId, ...toSlackMessage(message), ...(thread ? { thread_ts: thread } : {}) });
+  }
+
+  async openForm(form: FormSpec): Promise<void> {
+    if (!this.origin.triggerId || this.formOpened) throw new Error('a form needs a fresh trigger');
+    this.formOpened = true;
+    await this.client.views.open({
+      trigger_id: this.origin.triggerId,
+      view: toSlackModal(form, JSON.stringify({ channelId: this.origin.channelId, isIm: this.origin.isIm })),
+    });
+  }
+
+  async sendDirectMessage(message: Message): Promise<void> {
+    const opened = await this.client.conversations.open({ users: this.origin.userId });
+    const channel = opened.channel?.id;
+    if (!channel) throw new Error('Slack opened no DM channel');
+    await this.client.chat.postMessage({ channel, ...toSlackMessage(message) });
+  }
+
+  replyRoute(): SlackReplyRoute {
+    return {
+      platform: 'slack',
+      teamId: this.origin.teamId,
+      channelId: this.origin.channelId,
+      userId: this.origin.userId,
+      statusTs: this.statusTs ?? null,
+      threadTs: this.origin.threadTs ?? null,
+      responseUrl: this.origin.responseUrl ?? null,
+      createdAt: Date.now(),
+      private: this.deferredPrivate ?? false,
+      isIm: this.origin.isIm,
+    };
+  }
+
+  private async ephemeral(message: Message): Promise<void> {
+    const rendered = toSlackMessage(message);
+    if (this.origin.responseUrl) {
+      const ok = await postToResponseUrl(this.origin.responseUrl, { response_type: 'ephemeral', replace_original: false, ...rendered }).catch(() => false);
+      if (ok) return;
+    }
+    await this.client.chat.postEphemeral({
+      channel: this.origin.channelId,
+      user: this.origin.userId,
+      ...rendered,
+      ...(this.origin.threadTs ? { thread_ts: this.origin.threadTs } : {}),
+    });
+  }
+}
