@@ -223,6 +223,8 @@ export const galleryComponents: ComponentHandler[] = [
       const extension = asset.contentType.split('/')[1] ?? 'png';
       const file: InputFileRef = {
         bucket: 'references',
+        // The worker reads our stored copy; the URL is only for the record.
+        storageKey: asset.storageKey,
         url: asset.mediaUrl,
         filename: `result-${asset.position + 1}.${extension}`,
         contentType: asset.contentType,

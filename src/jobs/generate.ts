@@ -100,6 +100,7 @@ export function createGenerateWorker(options: GenerateWorkerOptions) {
           const file = await fetchInputFile(ref, {
             maxBytes: options.maxInputBytes,
             fetch,
+            storage: options.storage,
             slackBotToken: options.slackBotToken,
             signal,
           });

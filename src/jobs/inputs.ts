@@ -1,6 +1,7 @@
 import type { InputBucket } from '../domain.js';
 import { AppError } from '../errors.js';
 import { sniffContentType } from '../storage/sniff.js';
+import type { StorageDriver } from '../storage/types.js';
 import type { InputFileRef } from './types.js';
 
 /** What each bucket accepts, by content family. */
@@ -19,6 +20,8 @@ export const ACCEPTED_INPUT_TYPES: Record<'image' | 'video', readonly string[]> 
 export interface InputFetchOptions {
   maxBytes: number;
   fetch: typeof fetch;
+  /** Where `storageKey` inputs (our own outputs) are read from. */
+  storage?: StorageDriver;
   /** Bearer token for Slack's `url_private` files, from the worker's config. */
   slackBotToken?: string | undefined;
   signal?: AbortSignal;
@@ -65,6 +68,7 @@ export async function fetchInputFile(ref: InputFileRef, options: InputFetchOptio
     if (!options.slackBotToken) throw new AppError('BAD_INPUT_FILE', 'no Slack token to fetch a Slack file', { reason: 'the Slack file could not be read' });
     headers.authorization = `Bearer ${options.slackBotToken}`;
   }
+  if (ref.storageKey && options.storage) return readStoredInput(ref, ref.storageKey, options.storage, options.maxBytes);
   let response: Response;
   try {
     response = await options.fetch(ref.url, { headers, ...(options.signal ? { signal: options.signal } : {}) });
@@ -96,7 +100,27 @@ export async function fetchInputFile(ref: InputFileRef, options: InputFetchOptio
     }
     chunks.push(value);
   }
-  const bytes = Buffer.concat(chunks);
+  return checkedFile(ref, Buffer.concat(chunks));
+}
+
+async function readStoredInput(ref: InputFileRef, key: string, storage: StorageDriver, maxBytes: number): Promise<File> {
+  let stored;
+  try {
+    stored = await storage.read(key);
+  } catch (error) {
+    throw new AppError('BAD_INPUT_FILE', 'stored input is gone', { reason: 'that result was deleted' }, { cause: error });
+  }
+  if (stored.size > maxBytes) {
+    stored.body.destroy();
+    throw new AppError('INPUT_TOO_LARGE', `stored input is ${stored.size} bytes`, { maxBytes });
+  }
+  const chunks: Buffer[] = [];
+  for await (const chunk of stored.body) chunks.push(chunk as Buffer);
+  return checkedFile(ref, Buffer.concat(chunks));
+}
+
+/** The real type, from the bytes, must suit the bucket. */
+function checkedFile(ref: InputFileRef, bytes: Buffer<ArrayBuffer>): File {
   const family = BUCKET_FAMILY[ref.bucket];
   const sniffed = sniffContentType(bytes.subarray(0, 64 * 1024));
   if (!sniffed || !ACCEPTED_INPUT_TYPES[family].includes(sniffed)) {

@@ -11,6 +11,8 @@ export interface InputFileRef {
   size?: number;
   /** `slack`: fetch with the Slack bot token from the worker's own config (never put in job data). */
   auth?: 'slack';
+  /** One of our own stored outputs (Vary): read from storage, not through PUBLIC_URL. */
+  storageKey?: string;
 }
 
 export interface FileField {

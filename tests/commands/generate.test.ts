@@ -167,9 +167,12 @@ describe('/imagine and /animate through the commands layer', () => {
     const message = deliveryMessage(delivery);
     const asset = delivery.assets[0]!;
     expect(asset.kind).toBe('video');
-    // Videos are linked in the text (chat clients unfurl the share page into a player), not embedded as an image.
+    // Videos are linked in the text (chat clients unfurl the share page into a player); the card shows
+    // the poster (here the first frame), never the video URL as an image.
     expect(message.text).toContain(asset.shareUrl);
-    expect(message.cards?.[0]?.imageUrl).toBeUndefined();
+    expect(asset.posterUrl).toBeDefined();
+    expect(message.cards?.[0]?.imageUrl).toBe(asset.posterUrl);
+    expect(message.cards?.[0]?.imageUrl).not.toBe(asset.mediaUrl);
     expect((message.cards?.[0]?.fields ?? []).find((field) => field.name === 'Duration')?.value).toBe('10 s');
     expect((message.buttons ?? []).flat().map((button) => button.label)).not.toContain('Vary');
   });

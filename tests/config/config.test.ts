@@ -32,6 +32,10 @@ describe('loadConfig', () => {
       maxActiveJobsPerUser: 3,
       maxInputBytes: 25 * MiB,
       logLevel: 'info',
+      workerHealthPort: undefined,
+      ffmpegPath: 'ffmpeg',
+      slack: undefined,
+      discord: undefined,
     });
   });
 
@@ -238,6 +242,15 @@ describe('loadConfig', () => {
   });
 
   it('ignores variables it does not know', () => {
-    expect(() => loadConfig({ DISCORD_TOKEN: 'x', SOMETHING_ELSE: 'y' })).not.toThrow();
+    expect(() => loadConfig({ SOMETHING_ELSE: 'y', npm_config_cache: '/tmp' })).not.toThrow();
+  });
+
+  it('enables a platform only when its variables are complete, and says which are missing', () => {
+    expect(loadConfig({ DISCORD_TOKEN: 'token', DISCORD_APPLICATION_ID: '123456789012345678' }).discord).toMatchObject({ applicationId: '123456789012345678', apiUrl: 'https://discord.com/api' });
+    expect(() => loadConfig({ DISCORD_TOKEN: 'x' })).toThrow(/DISCORD_TOKEN and DISCORD_APPLICATION_ID go together/);
+    expect(loadConfig({ SLACK_BOT_TOKEN: 'xoxb-1', SLACK_SIGNING_SECRET: 's' }).slack).toMatchObject({ botToken: 'xoxb-1', appToken: undefined, apiUrl: 'https://slack.com/api/' });
+    expect(loadConfig({ SLACK_BOT_TOKEN: 'xoxb-1', SLACK_APP_TOKEN: 'xapp-1' }).slack?.appToken).toBe('xapp-1');
+    expect(() => loadConfig({ SLACK_BOT_TOKEN: 'xoxb-1' })).toThrow(/SLACK_SIGNING_SECRET .* or SLACK_APP_TOKEN/);
+    expect(() => loadConfig({ SLACK_SIGNING_SECRET: 's' })).toThrow(/need SLACK_BOT_TOKEN/);
   });
 });

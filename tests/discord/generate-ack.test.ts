@@ -47,6 +47,9 @@ describe('Discord interactions under load', () => {
       expect(interaction.originalHistory().some((message) => message.content.startsWith('Queued'))).toBe(true);
       expect(interaction.followUps()).toEqual([]);
     }
+    // With more jobs than workers, those waiting were told their place in line.
+    const queued = interactions.map((interaction) => interaction.originalHistory().find((message) => message.content.startsWith('Queued'))!.content);
+    expect(queued.some((content) => /^Queued \(position \d+ in line\): \*\*crowd picture \d+\*\*/.test(content))).toBe(true);
     expect(h.fal.submits().length - before).toBe(50);
     expect(h.discord.channelMessages(h.general.id)).toEqual([]);
   }, 90_000);

@@ -183,12 +183,24 @@ describe('/imagine and /animate on Discord: progress and results', () => {
   it('/animate: a first frame goes to the image-to-video model; a small video is attached, with its duration', async () => {
     h.fal.setOutput('fal-ai/kling-video/v2.1/pro/image-to-video', () => h.fal.videoOutput({ bytes: 64 * 1024, durationSeconds: 10 }));
     const frame = makePng(20, 20, { seed: 3 });
-    const firstFrame = h.discord.addAttachment('start.png', frame, 'image/png');
-    const interaction = h.discord.slashCommand({ name: 'animate', options: { prompt: 'the kite takes off', first_frame: firstFrame, duration: '10' }, user: member, channelId: h.general.id });
+    const lastFrame = makePng(20, 20, { seed: 4 });
+    const interaction = h.discord.slashCommand({
+      name: 'animate',
+      options: {
+        prompt: 'the kite takes off',
+        first_frame: h.discord.addAttachment('start.png', frame, 'image/png'),
+        last_frame: h.discord.addAttachment('end.png', lastFrame, 'image/png'),
+        duration: '10',
+        params: 'cfg_scale=0.7',
+      },
+      user: member,
+      channelId: h.general.id,
+    });
     const done = await interaction.waitForOriginal(isResult, 20_000);
     const submit = h.fal.submits('fal-ai/kling-video/v2.1/pro/image-to-video').at(-1)!;
-    expect(submit.input).toMatchObject({ prompt: 'the kite takes off', duration: '10' });
+    expect(submit.input).toMatchObject({ prompt: 'the kite takes off', duration: '10', cfg_scale: 0.7 });
     expect(sha256(await h.fal.cdnObject(submit.input['image_url'] as string)!.bytes())).toBe(sha256(frame));
+    expect(sha256(await h.fal.cdnObject(submit.input['tail_image_url'] as string)!.bytes())).toBe(sha256(lastFrame));
 
     const [embed] = embedsOf(done);
     const asset = assetOf(embed);

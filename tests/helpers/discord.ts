@@ -32,11 +32,18 @@ export async function startDiscordHarness(options: DiscordHarnessOptions = {}): 
   const guild = discord.guild({ name: 'Test Server', channels: [{ name: 'general' }, { name: 'art' }] });
   const general = guild.channels[0]!;
   const env = { DISCORD_TOKEN: discord.token, DISCORD_APPLICATION_ID: discord.applicationId, DISCORD_API_URL: discord.apiUrl, ...options.app?.env };
+  const overrides = options.app?.appOptions;
+  // One level deeper than a spread: a test tuning one deliverer setting keeps the harness's others.
   const appOptions = {
+    ...overrides,
     discord: {
-      deliverer: { progressIntervalMs: 200, ...(options.tokenLifetimeMs ? { tokenLifetimeMs: options.tokenLifetimeMs } : {}) },
+      ...overrides?.discord,
+      deliverer: {
+        progressIntervalMs: 200,
+        ...(options.tokenLifetimeMs ? { tokenLifetimeMs: options.tokenLifetimeMs } : {}),
+        ...overrides?.discord?.deliverer,
+      },
     },
-    ...options.app?.appOptions,
   };
   let harness = await startTestApp({ fake: fal, ...options.app, env, appOptions });
   const state: DiscordHarness = {

@@ -115,8 +115,14 @@ export class SlackBot {
     if (this.options.config.appToken) await this.app.stop().catch(() => undefined);
   }
 
-  private context(client: WebClient, origin: SlackOrigin): SlackContext {
-    return new SlackContext(client, origin);
+  /** Runs a handler with its context; the job's edits of a status message it posted wait until it is done. */
+  private async withContext(client: WebClient, origin: SlackOrigin, handler: (ctx: SlackContext) => Promise<void>): Promise<void> {
+    const ctx = new SlackContext(client, origin, (channelId, ts) => this.deliverer.holdEdits(channelId, ts));
+    try {
+      await handler(ctx);
+    } finally {
+      ctx.release();
+    }
   }
 
   private registerHandlers(): void {
@@ -131,39 +137,41 @@ export class SlackBot {
           return;
         }
         const parsed = parseGenerationText(command.text);
-        const ctx = this.context(client, origin);
-        if (parsed.unknownFlags.length) {
-          await ctx.reply(errorText(`Unknown option ${parsed.unknownFlags.join(', ')}. Use --model, --seed, --size, --n, --duration, --private and key=value params.`));
-          return;
-        }
-        await runCommand(name, parsed.options, ctx, services, logger);
+        await this.withContext(client, origin, async (ctx) => {
+          if (parsed.unknownFlags.length) {
+            await ctx.reply(errorText(`Unknown option ${parsed.unknownFlags.join(', ')}. Use --model, --seed, --size, --n, --duration, --private and key=value params.`));
+            return;
+          }
+          await runCommand(name, parsed.options, ctx, services, logger);
+        });
       });
     }
 
     this.app.command('/gallery', async ({ command, ack, client }) => {
       await ack();
       const search = command.text.trim();
-      await runCommand('gallery', search ? { search } : {}, this.context(client, originOfCommand(command)), services, logger);
+      await this.withContext(client, originOfCommand(command), (ctx) => runCommand('gallery', search ? { search } : {}, ctx, services, logger));
     });
 
     this.app.command('/atelier', async ({ command, ack, client }) => {
       await ack();
       const [verb = 'help', ...rest] = command.text.trim().toLowerCase().split(/\s+/).filter(Boolean);
-      const ctx = this.context(client, originOfCommand(command));
-      switch (verb) {
-        case 'key': {
-          const sub = rest[0] ?? 'set';
-          return runCommand('key', { subcommand: sub === 'delete' ? 'remove' : sub }, ctx, services, logger);
+      await this.withContext(client, originOfCommand(command), async (ctx) => {
+        switch (verb) {
+          case 'key': {
+            const sub = rest[0] ?? 'set';
+            return runCommand('key', { subcommand: sub === 'delete' ? 'remove' : sub }, ctx, services, logger);
+          }
+          case 'jobs':
+            return runCommand('jobs', {}, ctx, services, logger);
+          case 'models':
+            return runCommand('models', rest[0] ? { kind: rest[0] } : {}, ctx, services, logger);
+          case 'gallery':
+            return runCommand('gallery', rest.length ? { search: rest.join(' ') } : {}, ctx, services, logger);
+          default:
+            return runCommand('help', {}, ctx, services, logger);
         }
-        case 'jobs':
-          return runCommand('jobs', {}, ctx, services, logger);
-        case 'models':
-          return runCommand('models', rest[0] ? { kind: rest[0] } : {}, ctx, services, logger);
-        case 'gallery':
-          return runCommand('gallery', rest.length ? { search: rest.join(' ') } : {}, ctx, services, logger);
-        default:
-          return runCommand('help', {}, ctx, services, logger);
-      }
+      });
     });
 
     this.app.action(/.*/, async ({ action, body, ack, client }) => {
@@ -172,7 +180,7 @@ export class SlackBot {
       if (action.type !== 'button' || !('action_id' in action) || action.action_id.startsWith('link:')) return;
       const origin = originOfAction(body);
       if (!origin) return;
-      await runComponent(action.action_id, this.context(client, origin), services, logger);
+      await this.withContext(client, origin, (ctx) => runComponent(action.action_id, ctx, services, logger));
     });
 
     this.app.view(/.*/, async ({ view, body, ack, client }) => {
@@ -186,17 +194,16 @@ export class SlackBot {
         isIm: metadata.isIm ?? false,
         ...(metadata.responseUrl ? { responseUrl: metadata.responseUrl } : {}),
       };
-      const ctx = this.context(client, origin);
       const modal = Object.entries(GENERATE_MODALS).find(([, spec]) => spec.callbackId === view.callback_id);
       if (modal) {
-        await runCommand(modal[0], generateModalOptions(view.state.values), ctx, services, logger);
+        await this.withContext(client, origin, (ctx) => runCommand(modal[0], generateModalOptions(view.state.values), ctx, services, logger));
         return;
       }
       const values: Record<string, string> = {};
       for (const block of Object.values(view.state.values)) {
         for (const [actionId, element] of Object.entries(block)) if (typeof element.value === 'string') values[actionId] = element.value;
       }
-      await runComponent(view.callback_id, ctx, services, logger, values);
+      await this.withContext(client, origin, (ctx) => runComponent(view.callback_id, ctx, services, logger, values));
     });
 
     const fromMessage = async (client: WebClient, event: GenerationEvent, threadTs: string | undefined) => {
@@ -208,15 +215,20 @@ export class SlackBot {
         isIm: event.channel_type === 'im',
         ...(threadTs ? { threadTs } : {}),
       };
-      const ctx = this.context(client, origin);
       const images = (event.files ?? []).map(toAttachment).filter((file): file is Attachment => file !== undefined);
-      if (!text && images.length === 0) {
-        await runCommand('help', {}, ctx, services, logger);
-        return;
-      }
-      const parsed = parseGenerationText(text || 'a variation of this image');
-      const [image, image2, image3] = images;
-      await runCommand('imagine', { ...parsed.options, ...(image ? { image } : {}), ...(image2 ? { image2 } : {}), ...(image3 ? { image3 } : {}) }, ctx, services, logger);
+      await this.withContext(client, origin, async (ctx) => {
+        if (!text && images.length === 0) {
+          await runCommand('help', {}, ctx, services, logger);
+          return;
+        }
+        const parsed = parseGenerationText(text || 'a variation of this image');
+        if (parsed.unknownFlags.length) {
+          await ctx.reply(errorText(`Unknown option ${parsed.unknownFlags.join(', ')}. Use --model, --seed, --size, --n, --private and key=value params.`));
+          return;
+        }
+        const [image, image2, image3] = images;
+        await runCommand('imagine', { ...parsed.options, ...(image ? { image } : {}), ...(image2 ? { image2 } : {}), ...(image3 ? { image3 } : {}) }, ctx, services, logger);
+      });
     };
 
     this.app.event('app_mention', async ({ event, client }) => {

@@ -62,10 +62,13 @@ export class SlackContext implements CommandContext {
   private deferredPrivate: boolean | undefined;
   private statusTs: string | undefined;
   private formOpened = false;
+  private readonly releases: Array<() => void> = [];
 
   constructor(
     private readonly client: WebClient,
     private readonly origin: SlackOrigin,
+    /** Holds a job's edits of a status message this handler posted until the handler is done (its own answer first). */
+    private readonly holdStatus?: (channelId: string, ts: string) => () => void,
   ) {
     this.user = slackUser(origin.teamId, origin.userId, origin.userName);
     this.workspaceId = origin.teamId;
@@ -82,8 +85,18 @@ export class SlackContext implements CommandContext {
         text: 'Working on it…',
         ...(this.origin.threadTs ? { thread_ts: this.origin.threadTs } : {}),
       });
-      this.statusTs = posted.ts;
+      this.setStatus(posted.ts);
     }
+  }
+
+  /** The handler is done: progress and results may edit its status message now. */
+  release(): void {
+    for (const release of this.releases.splice(0)) release();
+  }
+
+  private setStatus(ts: string | undefined): void {
+    this.statusTs = ts;
+    if (ts && this.holdStatus) this.releases.push(this.holdStatus(this.origin.channelId, ts));
   }
 
   async reply(message: Message): Promise<void> {
@@ -106,12 +119,12 @@ export class SlackContext implements CommandContext {
       ...rendered,
       ...(this.origin.threadTs ? { thread_ts: this.origin.threadTs } : {}),
     });
-    this.statusTs = posted.ts;
+    this.setStatus(posted.ts);
   }
 
   async followUp(message: Message): Promise<void> {
     if (message.private) return this.ephemeral(message);
-    const thread = this.statusTs ?? this.origin.threadTs;
+    const thread = this.origin.threadTs ?? this.statusTs;
     await this.client.chat.postMessage({ channel: this.origin.channelId, ...toSlackMessage(message), ...(thread ? { thread_ts: thread } : {}) });
   }
 

@@ -9,7 +9,7 @@ import type { Logger } from '../../logger.js';
 import { extensionFor } from '../../storage/keys.js';
 import type { StorageDriver } from '../../storage/types.js';
 import { postToResponseUrl, type SlackReplyRoute } from './context.js';
-import { toSlackMessage } from './render.js';
+import { toSlackMessage, type SlackMessage } from './render.js';
 
 type WebClient = webApi.WebClient;
 
@@ -28,33 +28,54 @@ const routeSchema = z.object({
 
 /** Slack accepts large uploads; past this a video is linked (with its poster) rather than re-uploaded. */
 const MAX_UPLOAD_BYTES = 50 * 1024 * 1024;
+/** Posts of uploaded files are recorded as `file:<file id>:<asset id>` (older ones: `file:<file id>`). */
 const FILE_POST_PREFIX = 'file:';
+/** A handler that never finishes must not hold the job's status edits back for longer. */
+const MAX_HOLD_MS = 30_000;
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 export interface SlackDelivererOptions {
   /** Upload results as files (for a PUBLIC_URL Slack cannot reach) instead of image blocks of our URLs. */
   uploadResults: boolean;
+  /** Edits of one status message (its queued answer, progress, done) are at most this frequent. */
   progressIntervalMs?: number;
   /** How long a response_url works (Slack: 30 minutes). */
   responseUrlLifetimeMs?: number;
+  /** Larger files are linked (with a poster for videos) instead of uploaded. */
+  maxUploadBytes?: number;
   fetch?: typeof fetch;
 }
 
-interface ProgressState {
+/** The edits of one status message (one job's queued answer, progress and final state). */
+interface StatusState {
+  /** When the last edit finished (0: none yet). */
   lastEditAt: number;
-  timer?: NodeJS.Timeout | undefined;
-  pending?: Message | undefined;
+  /** Edits go out one after another, so a stale progress never lands after a newer state. */
   chain: Promise<void>;
+  /** The newest progress not shown yet; older ones are dropped. */
+  pending?: Message | undefined;
+  /** A progress edit is waiting on the chain. */
+  queued: boolean;
+  /** The outcome is being posted: no progress from now on. */
   done: boolean;
+  /** Handlers still answering on this status message (their own edits come first). */
+  busy: number;
 }
+
+const statusKey = (channelId: string, ts: string) => `${channelId}/${ts}`;
 
 /**
  * Posts progress and results back where a Slack command was used: the status message is updated in
  * place and the result threaded under it; private results and failures reach the user alone.
+ *
+ * Every edit of a status message (the command's own "queued" answer, progress, the final state) is
+ * spaced at least `progressIntervalMs` from the previous one; progress in between is coalesced.
  */
 export class SlackDeliverer implements Deliverer {
-  private readonly progress = new Map<string, ProgressState>();
+  private readonly statuses = new Map<string, StatusState>();
   private readonly progressIntervalMs: number;
   private readonly responseUrlLifetimeMs: number;
+  private readonly maxUploadBytes: number;
 
   constructor(
     private readonly client: WebClient,
@@ -64,6 +85,33 @@ export class SlackDeliverer implements Deliverer {
   ) {
     this.progressIntervalMs = options.progressIntervalMs ?? 2_000;
     this.responseUrlLifetimeMs = options.responseUrlLifetimeMs ?? 30 * 60_000;
+    this.maxUploadBytes = options.maxUploadBytes ?? MAX_UPLOAD_BYTES;
+  }
+
+  /**
+   * Called when a handler posted a status message: progress and results for it wait until the
+   * handler's own answer (e.g. "Queued") is out, and keep their distance from it. Returns the
+   * release, to call when the handler is done.
+   */
+  holdEdits(channelId: string, ts: string): () => void {
+    const state = this.stateOf(statusKey(channelId, ts));
+    state.busy += 1;
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const timer = setTimeout(release, MAX_HOLD_MS);
+    timer.unref();
+    state.chain = state.chain.then(() => gate);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      clearTimeout(timer);
+      state.busy -= 1;
+      state.lastEditAt = Date.now();
+      release();
+    };
   }
 
   onProgress(job: Job, progress: GenerateProgress): void {
@@ -71,37 +119,63 @@ export class SlackDeliverer implements Deliverer {
     if (job.finishedAt !== null || job.deliveredAt !== null) return;
     const route = this.route(job);
     if (!route?.statusTs || route.private) return;
-    const state = this.stateOf(job.id);
+    const statusTs = route.statusTs;
+    const state = this.stateOf(statusKey(route.channelId, statusTs));
     if (state.done) return;
     state.pending = progressMessage(job, progress);
-    const wait = state.lastEditAt + this.progressIntervalMs - Date.now();
-    if (wait <= 0) this.flushProgress(job.id, route);
-    else state.timer ??= setTimeout(() => this.flushProgress(job.id, route), wait);
+    if (state.queued) return;
+    state.queued = true;
+    state.chain = state.chain.then(() => this.flushProgress(state, route.channelId, statusTs, job.id));
   }
 
-  private stateOf(jobId: string): ProgressState {
-    let state = this.progress.get(jobId);
+  private stateOf(key: string): StatusState {
+    let state = this.statuses.get(key);
     if (!state) {
-      state = { lastEditAt: 0, chain: Promise.resolve(), done: false };
-      this.progress.set(jobId, state);
+      this.prune();
+      state = { lastEditAt: 0, chain: Promise.resolve(), queued: false, done: false, busy: 0 };
+      this.statuses.set(key, state);
     }
     return state;
   }
 
-  private flushProgress(jobId: string, route: SlackReplyRoute): void {
-    const state = this.progress.get(jobId);
-    if (!state || state.done || !state.pending || !route.statusTs) return;
+  /** Forgets status messages whose last edit no longer constrains the next one (answers that started no job). */
+  private prune(): void {
+    if (this.statuses.size < 256) return;
+    const stale = Date.now() - this.progressIntervalMs;
+    for (const [key, state] of this.statuses) {
+      if (state.busy === 0 && !state.queued && !state.done && state.pending === undefined && state.lastEditAt < stale) this.statuses.delete(key);
+    }
+  }
+
+  /** Waits until the next edit of this status message may go out. */
+  private async spacing(state: StatusState): Promise<void> {
+    const wait = state.lastEditAt + this.progressIntervalMs - Date.now();
+    if (wait > 0) await sleep(wait);
+  }
+
+  private async flushProgress(state: StatusState, channelId: string, ts: string, jobId: string): Promise<void> {
+    await this.spacing(state);
+    state.queued = false;
     const message = state.pending;
-    const ts = route.statusTs;
     state.pending = undefined;
-    clearTimeout(state.timer);
-    state.timer = undefined;
-    state.lastEditAt = Date.now();
-    state.chain = state.chain.then(async () => {
-      await this.client.chat.update({ channel: route.channelId, ts, ...toSlackMessage(message) }).catch((error: unknown) =>
-        this.logger.debug({ err: error, jobId }, 'progress update failed'),
-      );
-    });
+    if (!message || state.done) return;
+    try {
+      await this.client.chat.update({ channel: channelId, ts, ...toSlackMessage(message) });
+    } catch (error) {
+      this.logger.debug({ err: error, jobId }, 'progress update failed');
+    } finally {
+      state.lastEditAt = Date.now();
+    }
+  }
+
+  /** The final edit of a status message, spaced from the previous one. */
+  private async editStatus(state: StatusState | undefined, channelId: string, ts: string, message: { text: string; blocks: SlackMessage['blocks'] }): Promise<void> {
+    if (state) await this.spacing(state);
+    try {
+      await this.client.chat.update({ channel: channelId, ts, ...message });
+    } finally {
+      if (state) state.lastEditAt = Date.now();
+    }
   }
 
   async deliver(delivery: Delivery): Promise<PostedMessage[] | void> {
@@ -110,50 +184,59 @@ export class SlackDeliverer implements Deliverer {
       this.logger.warn({ jobId: delivery.job.id }, 'Slack job without a usable reply route; result kept in the gallery only');
       return;
     }
-    const state = this.stateOf(delivery.job.id);
-    state.done = true;
-    clearTimeout(state.timer);
-    await state.chain;
+    // Stop progress for good, and wait for edits in flight (and the command's own answer) so none
+    // can land after the outcome.
+    const key = route.statusTs ? statusKey(route.channelId, route.statusTs) : undefined;
+    const state = key ? this.stateOf(key) : undefined;
+    if (state) {
+      state.done = true;
+      state.pending = undefined;
+      await state.chain.catch(() => undefined);
+    }
     try {
-      return await this.post(route, delivery);
+      return await this.post(route, delivery, state);
     } finally {
-      this.progress.delete(delivery.job.id);
+      if (key) this.statuses.delete(key);
     }
   }
 
-  private async post(route: SlackReplyRoute, delivery: Delivery): Promise<PostedMessage[]> {
+  private async post(route: SlackReplyRoute, delivery: Delivery, state: StatusState | undefined): Promise<PostedMessage[]> {
     if (delivery.status === 'failed' || (delivery.status === 'succeeded' && route.private)) {
       if (route.statusTs) await this.client.chat.delete({ channel: route.channelId, ts: route.statusTs }).catch(() => undefined);
       await this.toUserAlone(route, deliveryMessage(delivery));
       return [];
     }
     if (delivery.status === 'cancelled') {
-      const rendered = toSlackMessage(deliveryMessage(delivery));
-      if (route.statusTs) await this.client.chat.update({ channel: route.channelId, ts: route.statusTs, ...rendered });
+      if (route.statusTs) await this.editStatus(state, route.channelId, route.statusTs, toSlackMessage(deliveryMessage(delivery)));
       else await this.toUserAlone(route, deliveryMessage(delivery));
       return [];
     }
-    const thread = route.statusTs ?? route.threadTs ?? undefined;
+    // Under the status message; for a mention, in the conversation's thread (the status is a reply there).
+    const thread = route.threadTs ?? route.statusTs ?? undefined;
     const posted: PostedMessage[] = [];
     const uploads = await this.uploadFiles(route, delivery.assets, thread);
-    posted.push(...uploads.map((fileId) => ({ channelId: route.channelId, messageId: `${FILE_POST_PREFIX}${fileId}` })));
-    const message = this.withoutUploaded(resultMessage(delivery), delivery.assets, uploads.length > 0);
+    posted.push(...uploads.map((upload) => ({ channelId: route.channelId, messageId: `${FILE_POST_PREFIX}${upload.fileId}:${upload.assetId}` })));
+    const message = this.withoutUploaded(resultMessage(delivery), delivery.assets);
     const result = await this.client.chat.postMessage({ channel: route.channelId, ...toSlackMessage(message), ...(thread ? { thread_ts: thread } : {}) });
     if (result.ts) posted.push({ channelId: route.channelId, messageId: result.ts });
     if (route.statusTs) {
-      await this.client.chat
-        .update({ channel: route.channelId, ts: route.statusTs, text: `Done: *${delivery.job.prompt.slice(0, 150)}* (result in the thread)`, blocks: [] })
-        .catch((error: unknown) => this.logger.debug({ err: error }, 'status update failed'));
+      await this.editStatus(state, route.channelId, route.statusTs, toSlackMessage({ text: `Done: **${delivery.job.prompt.slice(0, 150)}** (result in the thread)` })).catch(
+        (error: unknown) => this.logger.debug({ err: error }, 'status update failed'),
+      );
     }
     return posted;
   }
 
+  /** Whether an output is uploaded as a file: all of them with SLACK_UPLOAD_RESULTS, videos small enough to play inline. */
+  private uploads(asset: DeliveredAsset): boolean {
+    return (this.options.uploadResults || asset.kind === 'video') && asset.bytes <= this.maxUploadBytes;
+  }
+
   /** Files go up when results are not served from a URL Slack can reach, and videos small enough to play inline. */
-  private async uploadFiles(route: SlackReplyRoute, assets: DeliveredAsset[], thread: string | undefined): Promise<string[]> {
-    const ids: string[] = [];
+  private async uploadFiles(route: SlackReplyRoute, assets: DeliveredAsset[], thread: string | undefined): Promise<Array<{ fileId: string; assetId: string }>> {
+    const uploaded: Array<{ fileId: string; assetId: string }> = [];
     for (const [index, asset] of assets.entries()) {
-      const wanted = this.options.uploadResults || asset.kind === 'video';
-      if (!wanted || asset.bytes > MAX_UPLOAD_BYTES) continue;
+      if (!this.uploads(asset)) continue;
       const { body } = await this.storage.read(asset.storageKey);
       const chunks: Buffer[] = [];
       for await (const chunk of body) chunks.push(chunk as Buffer);
@@ -162,20 +245,20 @@ export class SlackDeliverer implements Deliverer {
         filename: `atelier-${asset.shareId.slice(0, 8)}-${index + 1}.${extensionFor(asset.contentType)}`,
         title: asset.prompt.slice(0, 250),
       };
-      const uploaded = await this.client.filesUploadV2(thread ? { ...file, channel_id: route.channelId, thread_ts: thread } : { ...file, channel_id: route.channelId });
-      const fileIds = (uploaded.files ?? []).flatMap((entry) => (entry.files ?? []).map((file) => file.id)).filter((id): id is string => typeof id === 'string');
-      ids.push(...fileIds);
+      const result = await this.client.filesUploadV2(thread ? { ...file, channel_id: route.channelId, thread_ts: thread } : { ...file, channel_id: route.channelId });
+      const fileIds = (result.files ?? []).flatMap((entry) => (entry.files ?? []).map((file) => file.id)).filter((id): id is string => typeof id === 'string');
+      uploaded.push(...fileIds.map((fileId) => ({ fileId, assetId: asset.id })));
     }
-    return ids;
+    return uploaded;
   }
 
   /** Uploaded images need no image block of their URL (which Slack may not reach). */
-  private withoutUploaded(message: Message, assets: DeliveredAsset[], uploaded: boolean): Message {
-    if (!uploaded || !this.options.uploadResults) return message;
+  private withoutUploaded(message: Message, assets: DeliveredAsset[]): Message {
     return {
       ...message,
       cards: (message.cards ?? []).map((card, index) => {
-        if (assets[index]?.kind !== 'image') return card;
+        const asset = assets[index];
+        if (!asset || asset.kind !== 'image' || !this.uploads(asset)) return card;
         const { imageUrl: _uploaded, ...rest } = card;
         return rest;
       }),
@@ -197,17 +280,16 @@ export class SlackDeliverer implements Deliverer {
   async retract(post: Post, remaining: Extract<Delivery, { status: 'succeeded' }>): Promise<void> {
     if (post.messageId.startsWith(FILE_POST_PREFIX)) {
       // An uploaded copy of a removed output goes; copies of outputs that remain stay.
-      const fileId = post.messageId.slice(FILE_POST_PREFIX.length);
-      if (remaining.assets.length === 0 || this.options.uploadResults) {
-        await this.client.files.delete({ file: fileId }).catch((error: unknown) => ignoreGone(error));
-      }
+      const [fileId = '', assetId] = post.messageId.slice(FILE_POST_PREFIX.length).split(':');
+      const stays = assetId ? remaining.assets.some((asset) => asset.id === assetId) : remaining.assets.length > 0 && !this.options.uploadResults;
+      if (!stays) await this.client.files.delete({ file: fileId }).catch((error: unknown) => ignoreGone(error));
       return;
     }
     if (remaining.assets.length === 0) {
       await this.client.chat.delete({ channel: post.channelId, ts: post.messageId }).catch((error: unknown) => ignoreGone(error));
       return;
     }
-    await this.client.chat.update({ channel: post.channelId, ts: post.messageId, ...toSlackMessage(resultMessage(remaining)) });
+    await this.client.chat.update({ channel: post.channelId, ts: post.messageId, ...toSlackMessage(this.withoutUploaded(resultMessage(remaining), remaining.assets)) });
   }
 
   private route(job: Job): SlackReplyRoute | undefined {

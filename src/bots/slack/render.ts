@@ -10,12 +10,30 @@ const LIMITS = { sectionText: 3000, field: 2000, fields: 10, buttonText: 75, act
 
 const clip = (text: string, max: number) => (text.length > max ? `${[...text].slice(0, max - 1).join('')}…` : text);
 
-/** The commands write Markdown-ish text (`**bold**`); Slack's mrkdwn bolds with single stars. */
-export function toMrkdwn(text: string): string {
-  return text.replace(/\*\*(.+?)\*\*/gs, '*$1*');
+/**
+ * Slack reads `&`, `<` and `>` as control characters: `<!channel>` in a prompt would notify the whole
+ * channel, `<https://…|text>` would disguise a link. User text is escaped; only member mentions
+ * (`<@U123>`, which the commands write themselves) and block quotes stay.
+ */
+export function escapeMrkdwn(text: string): string {
+  return text
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/&lt;@([UW][A-Z0-9]+)&gt;/g, '<@$1>')
+    // A `>` opening a line is a block quote (fal's log lines are quoted), harmless without a `<`.
+    .replace(/^&gt;/gm, '>');
 }
 
-const escapeLinkText = (text: string) => text.replace(/[<>|]/g, ' ');
+/** The commands write Markdown-ish text (`**bold**`); Slack's mrkdwn bolds with single stars. */
+export function toMrkdwn(text: string): string {
+  return escapeMrkdwn(text).replace(/\*\*(.+?)\*\*/gs, '*$1*');
+}
+
+/** Clips already-escaped text without cutting an entity (`&amp;`) in half. */
+const clipEscaped = (text: string, max: number) => (text.length > max ? `${text.slice(0, max - 1).replace(/&[a-z]*$/, '')}…` : text);
+
+const escapeLinkText = (text: string) => text.replace(/[<>|]/g, ' ').replace(/&/g, '&amp;');
 
 export interface SlackMessage {
   /** The notification and fallback text. */
@@ -37,14 +55,14 @@ function buttonElement(button: Button, index: number) {
 
 function cardBlocks(card: Card): Array<KnownBlock> {
   const blocks: KnownBlock[] = [];
-  const heading = card.title ? (card.url ? `*<${card.url}|${escapeLinkText(card.title)}>*` : `*${card.title}*`) : '';
+  const heading = card.title ? (card.url ? `*<${card.url}|${escapeLinkText(card.title)}>*` : `*${escapeMrkdwn(card.title)}*`) : '';
   const body = [heading, card.description ? toMrkdwn(card.description) : ''].filter(Boolean).join('\n');
   const thumbnail = card.thumbnailUrl && !card.spoiler ? { type: 'image' as const, image_url: card.thumbnailUrl, alt_text: clip(card.title ?? 'preview', LIMITS.altText) } : undefined;
-  if (body) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: clip(body, LIMITS.sectionText) }, ...(thumbnail ? { accessory: thumbnail } : {}) });
+  if (body) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: clipEscaped(body, LIMITS.sectionText) }, ...(thumbnail ? { accessory: thumbnail } : {}) });
   if (card.fields?.length) {
     blocks.push({
       type: 'section',
-      fields: card.fields.slice(0, LIMITS.fields).map((field) => ({ type: 'mrkdwn' as const, text: clip(`*${field.name}*\n${toMrkdwn(field.value || '—')}`, LIMITS.field) })),
+      fields: card.fields.slice(0, LIMITS.fields).map((field) => ({ type: 'mrkdwn' as const, text: clipEscaped(`*${escapeMrkdwn(field.name)}*\n${toMrkdwn(field.value || '—')}`, LIMITS.field) })),
     });
   }
   if (card.imageUrl && !card.spoiler) {
@@ -53,14 +71,14 @@ function cardBlocks(card: Card): Array<KnownBlock> {
     // Slack cannot blur an image: a flagged one is a link the viewer chooses to open.
     blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: `Flagged as sensitive: <${card.imageUrl}|open the image>` }] });
   }
-  if (card.footer) blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: clip(toMrkdwn(card.footer), LIMITS.field) }] });
+  if (card.footer) blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: clipEscaped(toMrkdwn(card.footer), LIMITS.field) }] });
   return blocks;
 }
 
 /** A platform-neutral message as Block Kit, with a plain fallback text for notifications. */
 export function toSlackMessage(message: Message): SlackMessage {
   const blocks: Array<KnownBlock | Block> = [];
-  if (message.text) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: clip(toMrkdwn(message.text), LIMITS.sectionText) } });
+  if (message.text) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: clipEscaped(toMrkdwn(message.text), LIMITS.sectionText) } });
   for (const card of message.cards ?? []) blocks.push(...cardBlocks(card));
   let buttonIndex = 0;
   for (const row of message.buttons ?? []) {
@@ -68,7 +86,8 @@ export function toSlackMessage(message: Message): SlackMessage {
     blocks.push({ type: 'actions', elements: row.map((button) => buttonElement(button, buttonIndex++)) });
   }
   const fallback = message.text ?? message.cards?.[0]?.title ?? 'Atelier';
-  return { text: clip(fallback.replace(/\*\*/g, ''), LIMITS.fallback), blocks: blocks.slice(0, LIMITS.blocks) };
+  // The fallback is what notifications show, and Slack parses it too.
+  return { text: clipEscaped(escapeMrkdwn(fallback.replace(/\*\*/g, '')), LIMITS.fallback), blocks: blocks.slice(0, LIMITS.blocks) };
 }
 
 /** A form as a Slack modal; its submission comes back as a view_submission with `callback_id` = form id. */
