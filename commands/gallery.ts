@@ -154,6 +154,27 @@ function mayDelete(ctx: CommandContext, services: Services, asset: DeliveredAsse
 
 export const galleryComponents: ComponentHandler[] = [
   {
+    name: 'report',
+    /** Any member may report a result they can see; the reason is optional. */
+    async run(ctx, [assetId], services) {
+      const asset = visibleAsset(ctx, services, assetId);
+      await ctx.openForm({
+        id: componentId('reportform', asset.id),
+        title: 'Report this result',
+        fields: [{ id: 'reason', label: 'What is wrong with it? (optional)', style: 'paragraph', required: false, maxLength: 500 }],
+      });
+    },
+  },
+  {
+    name: 'reportform',
+    async run(ctx, [assetId], services, values) {
+      await ctx.defer({ private: true });
+      visibleAsset(ctx, services, assetId);
+      services.gallery.report(ctx.user, assetId ?? '', values?.reason);
+      await ctx.reply({ text: 'Thank you. The moderators will review this result.', private: true });
+    },
+  },
+  {
     name: 'galleryof',
     async run(ctx, [memberId, cursor], services) {
       await ctx.defer({ private: true });

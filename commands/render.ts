@@ -71,6 +71,7 @@ export function resultMessage(delivery: Extract<Delivery, { status: 'succeeded' 
     ...(several ? [] : [rerun]),
     ...(asset.kind === 'image' ? [{ kind: 'action' as const, id: componentId('vary', asset.id), label: several ? `Vary ${index + 1}` : 'Vary', style: 'secondary' as const }] : []),
     { kind: 'action', id: componentId('delete', asset.id), label: several ? `Delete ${index + 1}` : 'Delete', style: 'danger' },
+    { kind: 'action', id: componentId('report', asset.id), label: several ? `Report ${index + 1}` : 'Report', style: 'secondary' },
   ]);
   if (several) buttons.splice(4, buttons.length, [rerun]);
   // Chat clients unfurl a share link into a playable video; cards cannot embed one.

@@ -3,6 +3,7 @@ import { AssetRepository } from './assets.js';
 import { JobRepository } from './jobs.js';
 import { FalKeyRepository } from './keys.js';
 import { PostRepository } from './posts.js';
+import { ReportRepository } from './reports.js';
 import { UserRepository } from './users.js';
 
 export { openDatabase, type Database, type OpenDatabaseOptions } from './database.js';
@@ -10,6 +11,7 @@ export { applyMigrations, appliedMigrations, MIGRATIONS, MigrationError, type Ap
 export { UserRepository, toUser } from './users.js';
 export { FalKeyRepository, toFalKey } from './keys.js';
 export { JobRepository, toJob } from './jobs.js';
+export { ReportRepository, type Report } from './reports.js';
 export { PostRepository, toPost, type NewPost, type Post, type PostKind } from './posts.js';
 export { AssetRepository, GALLERY_MAX_LIMIT, InvalidCursorError, newShareId, toAsset, toFtsTerms } from './assets.js';
 export type * from './types.js';
@@ -20,6 +22,7 @@ export interface Repositories {
   jobs: JobRepository;
   assets: AssetRepository;
   posts: PostRepository;
+  reports: ReportRepository;
 }
 
 export interface RepositoryOptions {
@@ -36,5 +39,6 @@ export function createRepositories(db: Database, options: RepositoryOptions = {}
     jobs: new JobRepository(db, now),
     assets: new AssetRepository(db, now),
     posts: new PostRepository(db, now),
+    reports: new ReportRepository(db, now),
   };
 }

@@ -140,6 +140,21 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX posts_by_job ON posts (job_id) WHERE deleted_at IS NULL;
     `,
   },
+  {
+    version: 3,
+    name: 'reports: members flag results for the moderators',
+    up: /* sql */ `
+      CREATE TABLE reports (
+        id                INTEGER PRIMARY KEY,
+        asset_id          TEXT    NOT NULL REFERENCES assets (id) ON DELETE CASCADE,
+        reporter_user_id  INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+        reason            TEXT,
+        created_at        INTEGER NOT NULL,
+        UNIQUE (asset_id, reporter_user_id)
+      ) STRICT;
+      CREATE INDEX reports_by_asset ON reports (asset_id, created_at);
+    `,
+  },
 ];
 
 export interface AppliedMigration {

@@ -1,5 +1,6 @@
 import type { Asset, GalleryPage, GalleryQuery, Repositories } from '../db/index.js';
 import type { Platform, UserRef } from '../domain.js';
+import { AppError } from '../errors.js';
 import { withLinks, type DeliveredAsset, type Deliverer, type LinkBuilder } from '../jobs/deliver.js';
 import type { Logger } from '../logger.js';
 import type { StorageDriver } from '../storage/types.js';
@@ -39,6 +40,20 @@ export class GalleryService {
   get(assetId: string): DeliveredAsset | undefined {
     const asset = this.repos.assets.getAsset(assetId);
     return asset && withLinks(asset, this.links);
+  }
+
+  /**
+   * A member flags a result for the moderators. Reports of one result are grouped (one per member);
+   * returns how many members have reported it.
+   */
+  report(reporter: UserRef & { displayName?: string | undefined }, assetId: string, reason: string | undefined): { reports: number } {
+    const asset = this.repos.assets.getAsset(assetId);
+    if (!asset || asset.removedAt !== null) throw new AppError('NOT_FOUND', 'no such asset', { reason: 'That result was already removed.' });
+    const user = this.repos.users.upsertUser(reporter);
+    this.repos.reports.report(asset.id, user.id, reason?.trim() ? reason.trim().slice(0, 500) : null);
+    const reports = this.repos.reports.forAsset(asset.id).length;
+    this.logger.info({ assetId: asset.id, reports }, 'result reported');
+    return { reports };
   }
 
   isOwner(user: UserRef, asset: Asset): boolean {

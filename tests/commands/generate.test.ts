@@ -59,7 +59,7 @@ describe('/imagine and /animate through the commands layer', () => {
     expect(fields['Time taken']).toMatch(/^\d+\.\d s$/);
     const buttons = (message.buttons ?? []).flat();
     expect(buttons).toContainEqual({ kind: 'link', url: asset.shareUrl, label: 'Open share page' });
-    expect(buttons.filter((button) => button.kind === 'action').map((button) => button.label)).toEqual(['Rerun', 'Vary', 'Delete']);
+    expect(buttons.filter((button) => button.kind === 'action').map((button) => button.label)).toEqual(['Rerun', 'Vary', 'Delete', 'Report']);
     // Never fal's URLs: they expire, and they are not ours to hand out.
     expect(JSON.stringify(message)).not.toMatch(/fal\.(media|run|ai)/);
     const media = await fetch(asset.mediaUrl);

@@ -118,7 +118,7 @@ describe('Discord result buttons', () => {
       // The remaining files are the same uploads, still shown inline; the removed one is gone.
       expect(edited.attachments.map((attachment) => attachment.id)).toEqual([post.attachments[0]!.id, post.attachments[2]!.id]);
       expect((edited.embeds as Array<{ image?: { url?: string } }>).map((embed) => embed.image?.url)).toEqual([post.attachments[0]!.url, post.attachments[2]!.url]);
-      expect(buttonsOf(edited).map((button) => button.label)).toEqual(['Open 1', 'Vary 1', 'Delete 1', 'Open 2', 'Vary 2', 'Delete 2', 'Rerun']);
+      expect(buttonsOf(edited).map((button) => button.label)).toEqual(['Open 1', 'Vary 1', 'Delete 1', 'Report 1', 'Open 2', 'Vary 2', 'Delete 2', 'Report 2', 'Rerun']);
       expect(JSON.stringify(edited.raw)).not.toContain(assets[1]!.shareId);
     } finally {
       h.fal.setOutput('fal-ai/flux/schnell', () => h.fal.imageOutput({ width: 64, height: 48 }));

@@ -96,7 +96,7 @@ describe('/imagine and /animate on Discord: progress and results', () => {
     // Per output: its share page, Vary and Delete; one Rerun for the job.
     const buttons = buttonsOf(done);
     expect(buttons.filter((button) => button.url).map((button) => button.url)).toEqual(embeds.map((embed) => embed.url));
-    expect(buttons.map((button) => button.label)).toEqual(['Open 1', 'Vary 1', 'Delete 1', 'Open 2', 'Vary 2', 'Delete 2', 'Rerun']);
+    expect(buttons.map((button) => button.label)).toEqual(['Open 1', 'Vary 1', 'Delete 1', 'Report 1', 'Open 2', 'Vary 2', 'Delete 2', 'Report 2', 'Rerun']);
     h.fal.setOutput('fal-ai/flux/schnell', () => h.fal.imageOutput({ width: 64, height: 48 }));
   });
 
@@ -213,7 +213,7 @@ describe('/imagine and /animate on Discord: progress and results', () => {
     // A video is never an embed image (a poster must be a still image).
     expect(embed?.image).toBeUndefined();
     // Videos get no Vary button.
-    expect(buttonsOf(done).map((button) => button.label)).toEqual(['Open share page', 'Rerun', 'Delete']);
+    expect(buttonsOf(done).map((button) => button.label)).toEqual(['Open share page', 'Rerun', 'Delete', 'Report']);
   });
 
   it('/animate: a video larger than the interaction allows is linked (share page), never used as an image', async () => {
