@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { listModels } from '../src/catalog/index.js';
 import { ASSET_KINDS } from '../src/domain.js';
+import { wordsFor } from '../src/words.js';
 import { AppError } from '../src/errors.js';
 import type { Message } from './context.js';
 import { componentId, defineCommand, type ComponentHandler } from './define.js';
@@ -47,7 +48,8 @@ export const key = defineCommand({
   async run(ctx, input, services) {
     switch (input.subcommand) {
       case 'set':
-        if (!ctx.isDirectMessage) {
+        // Discord keeps key registration to a DM; a Slack modal is private wherever it opens.
+        if (!ctx.isDirectMessage && wordsFor(ctx.platform).keyRegistrationInDm) {
           await ctx.reply({
             text: 'Keys are registered in a direct message with me, never in a channel. Press the button and I will message you.',
             buttons: [[{ kind: 'action', id: componentId('keydm'), label: 'Register in DM', style: 'primary' }]],
@@ -62,7 +64,7 @@ export const key = defineCommand({
         await ctx.reply({
           text: status
             ? `Your fal key ${status.hint} is registered (since ${when(status.createdAt)}; checked with fal ${when(status.validatedAt)}; last used ${when(status.lastUsedAt)}).`
-            : 'You have no fal key registered. Use `/key set` in a direct message with me.',
+            : `You have no fal key registered. Register one with ${wordsFor(ctx.platform).registerKey}.`,
           private: true,
         });
         return;
@@ -153,6 +155,7 @@ export const models = defineCommand({
   input: z.object({ kind: z.enum(ASSET_KINDS).optional() }),
   async run(ctx, input) {
     const found = listModels(input.kind ? { kind: input.kind } : {});
+    const words = wordsFor(ctx.platform);
     await ctx.reply({
       cards: found.slice(0, 10).map((model) => {
         const inputs = Object.entries(model.buckets).map(([bucket, spec]) => `${bucket} (${spec.required ? 'required' : 'optional'}, up to ${spec.max})`);
@@ -160,7 +163,7 @@ export const models = defineCommand({
           title: `${model.name} — ${model.mode}`,
           description: model.description,
           fields: [
-            { name: 'Use', value: `model:${model.aliases[0] ?? model.id}`, inline: true },
+            { name: 'Use', value: `\`${words.option('model', model.aliases[0] ?? model.id)}\``, inline: true },
             { name: 'Price', value: model.priceHint, inline: true },
             ...(inputs.length ? [{ name: 'Attachments', value: inputs.join(', ') }] : []),
             ...(model.sizeChoices.length ? [{ name: 'Sizes', value: model.sizeChoices.join(', ') }] : []),
@@ -180,17 +183,19 @@ export const help = defineCommand({
   input: z.object({}),
   async run(ctx, _input, services) {
     const maxMiB = Math.round(services.maxInputBytes / (1024 * 1024));
+    const words = wordsFor(ctx.platform);
+    const options = ['model', 'size', 'seed', 'count', 'private'].map((name) => `\`${words.option(name, '…')}\``).join(', ');
     await ctx.reply({
       text: [
         '**Atelier** generates images and videos with fal.ai, using your own fal key.',
         '',
-        '**Your key.** Register it with `/key set` in a direct message with me. It is checked with fal, encrypted (AES-256-GCM) before it is stored, decrypted only by the worker at the moment it calls fal, and never shown again: only its last four characters. `/key status` shows it, `/key remove` forgets it.',
+        `**Your key.** Register it with ${words.registerKey}. It is checked with fal, encrypted (AES-256-GCM) before it is stored, decrypted only by the worker at the moment it calls fal, and never shown again: only its last four characters. ${words.keyStatus} shows it, ${words.keyRemove} forgets it.`,
         '',
-        '**Create.** `/imagine prompt:…` makes images; attach up to three images to edit or use them as references. `/animate prompt:…` makes a video, optionally from a first and last frame. Options: `model`, `size`, `seed`, `count`, `params` (extra model settings as `key=value`), `private`. `/models` lists models, their inputs and prices.',
+        `**Create.** ${words.imagineExample} makes images; attach up to three images to edit or use them as references. ${words.animateExample} makes a video, optionally from a first and last frame. Options: ${options}, and ${words.paramsSyntax}. ${words.models} lists models, their inputs and prices.`,
         '',
-        `**Limits.** Attachments up to ${maxMiB} MiB; ${services.maxActiveJobsPerUser} generations in progress at once (\`/jobs\` shows and cancels them).`,
+        `**Limits.** Attachments up to ${maxMiB} MiB; ${services.maxActiveJobsPerUser} generations in progress at once (${words.jobs} shows and cancels them).`,
         '',
-        '**Results** are saved by Atelier (fal links expire) and posted with a share link. `/gallery` shows your history; you can delete any of your results, which removes the file and its link.',
+        `**Results** are saved by Atelier (fal links expire) and posted with a share link. ${words.gallery} shows your history; you can delete any of your results, which removes the file and its link.`,
       ].join('\n'),
       private: true,
     });

@@ -3,6 +3,7 @@ import { FreeformParamsError, parseFreeformParams } from '../src/catalog/freefor
 import type { AssetKind, InputBucket } from '../src/domain.js';
 import { AppError } from '../src/errors.js';
 import { looksLikeFalKey } from '../src/services/keys.js';
+import { wordsFor } from '../src/words.js';
 import type { InputFileRef } from '../src/jobs/types.js';
 import type { Attachment, CommandContext } from './context.js';
 import { defineCommand, type CommandOption, type Services } from './define.js';
@@ -87,7 +88,7 @@ export async function startGeneration(
     throw new AppError('NOT_ALLOWED', 'fal key in a command', {
       reason:
         'That looks like a fal key. It was not posted, stored or sent anywhere. If others may have seen it, revoke it at fal.ai; ' +
-        'register keys only with `/key set` in a direct message with me',
+        `register keys only with ${wordsFor(ctx.platform).registerKey}`,
     });
   }
   await ctx.defer({ private: input.private ?? false });

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { AppError, toAppError } from '../src/errors.js';
 import type { Logger } from '../src/logger.js';
+import { wordsFor } from '../src/words.js';
 import { cancelComponent, help, jobs, key, keyComponents, models } from './account.js';
 import type { CommandContext } from './context.js';
 import { parseComponentId, type CommandDefinition, type ComponentHandler, type Services } from './define.js';
@@ -35,7 +36,7 @@ async function answerError(ctx: CommandContext, error: unknown, logger: Logger, 
   if (appError.code === 'INTERNAL') logger.error({ err: error, what, user: ctx.user.platformUserId }, 'command failed');
   else logger.info({ code: appError.code, what }, 'request refused');
   try {
-    await ctx.reply(errorReply(appError));
+    await ctx.reply(errorReply(appError, wordsFor(ctx.platform)));
   } catch (replyError) {
     logger.warn({ err: replyError, what }, 'could not send the error reply');
   }

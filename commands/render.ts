@@ -1,6 +1,7 @@
 import { getModel } from '../src/catalog/index.js';
 import type { Job } from '../src/db/index.js';
 import { userMessage } from '../src/errors.js';
+import { DEFAULT_WORDS, wordsFor, type PlatformWords } from '../src/words.js';
 import type { DeliveredAsset, Delivery } from '../src/jobs/deliver.js';
 import type { GenerateProgress } from '../src/jobs/types.js';
 import type { Button, Card, Message } from './context.js';
@@ -85,7 +86,7 @@ export function resultMessage(delivery: Extract<Delivery, { status: 'succeeded' 
 }
 
 export function failureMessage(delivery: Extract<Delivery, { status: 'failed' }>): Message {
-  return { text: `Your generation **${clip(delivery.job.prompt, 150)}** did not work. ${userMessage(delivery.error)}`, private: true };
+  return { text: `Your generation **${clip(delivery.job.prompt, 150)}** did not work. ${userMessage(delivery.error, wordsFor(delivery.job.platform))}`, private: true };
 }
 
 export function cancelledMessage(job: Job): Message {
@@ -103,6 +104,6 @@ export function deliveryMessage(delivery: Delivery): Message {
   }
 }
 
-export function errorReply(error: unknown): Message {
-  return { text: userMessage(error), private: true };
+export function errorReply(error: unknown, words: PlatformWords = DEFAULT_WORDS): Message {
+  return { text: userMessage(error, words), private: true };
 }

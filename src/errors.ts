@@ -1,3 +1,5 @@
+import { DEFAULT_WORDS, type PlatformWords } from './words.js';
+
 /**
  * Every failure a user can meet has a code here, and `userMessage` is the one mapping from a code to
  * words. Adapters show `userMessage(error)`; nothing else turns an error into chat text.
@@ -89,15 +91,18 @@ const sentence = (text: string) => `${text.trim().replace(/[.!\s]+$/, '')}.`;
 const formatBytes = (bytes: number) =>
   bytes >= 1024 * 1024 ? `${Math.round((bytes / (1024 * 1024)) * 10) / 10} MiB` : `${Math.round(bytes / 1024)} KiB`;
 
-/** The words a community member reads. Never includes a stack, an object dump or a secret. */
-export function userMessage(error: unknown): string {
+/**
+ * The words a community member reads, with the platform's command names. Never includes a stack, an
+ * object dump or a secret.
+ */
+export function userMessage(error: unknown, words: PlatformWords = DEFAULT_WORDS): string {
   const appError = toAppError(error);
   const { details } = appError;
   switch (appError.code) {
     case 'NO_KEY':
-      return 'You have not registered a fal key yet. Send me `/key set` in a direct message; your key is stored encrypted and only its last four characters are ever shown.';
+      return `You have not registered a fal key yet. Register it with ${words.registerKey}; your key is stored encrypted and only its last four characters are ever shown.`;
     case 'UNKNOWN_MODEL': {
-      const known = details.allowed?.length ? ` Try one of: ${details.allowed.join(', ')}.` : ' `/models` lists the ones you can use.';
+      const known = details.allowed?.length ? ` Try one of: ${details.allowed.join(', ')}.` : ` ${words.models} lists the ones you can use.`;
       return details.reason ? `${sentence(details.reason)}${known}` : `I don't know that model.${known}`;
     }
     case 'INVALID_PARAMS': {
@@ -111,13 +116,13 @@ export function userMessage(error: unknown): string {
     case 'INPUT_TOO_LARGE':
       return `That attachment is too large${details.maxBytes ? ` (the limit is ${formatBytes(details.maxBytes)})` : ''}.`;
     case 'TOO_MANY_JOBS':
-      return `You already have ${details.limit === 1 ? 'a generation' : `${details.limit ?? 'the maximum number of'} generations`} in progress. Wait for one to finish, or cancel one with \`/jobs\`.`;
+      return `You already have ${details.limit === 1 ? 'a generation' : `${details.limit ?? 'the maximum number of'} generations`} in progress. Wait for one to finish, or cancel one with ${words.jobs}.`;
     case 'NOT_ALLOWED':
       return details.reason ?? "You're not allowed to do that.";
     case 'NOT_FOUND':
       return details.reason ?? 'That item no longer exists.';
     case 'INVALID_KEY':
-      return 'fal rejected your key (it may have been revoked or mistyped). Register it again with `/key set` in a direct message.';
+      return `fal rejected your key (it may have been revoked or mistyped). Register it again with ${words.registerKey}.`;
     case 'FORBIDDEN':
       return details.reason
         ? `${sentence(`fal refused the request: ${details.reason}`)} Check your fal account (balance and key permissions).`

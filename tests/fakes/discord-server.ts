@@ -64,6 +64,7 @@ import { EventEmitter } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
+import { waitForChange } from './wait.js';
 
 // ---------------------------------------------------------------------------------------------
 // Public types
@@ -1169,38 +1170,9 @@ export class FakeDiscord {
    * changes; rejects after `timeoutMs`.
    */
   waitFor<T>(check: () => T | undefined | null | false, timeoutMs = 5000, what: string | (() => string) = 'a condition'): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      let done = false;
-      let timer: NodeJS.Timeout | undefined;
-      const finish = (): void => {
-        done = true;
-        if (timer) clearTimeout(timer);
-        this.events.off('change', attempt);
-      };
-      function attempt(): void {
-        if (done) return;
-        let value: T | undefined | null | false;
-        try {
-          value = check();
-        } catch (error) {
-          finish();
-          reject(error instanceof Error ? error : new Error(String(error)));
-          return;
-        }
-        if (value !== undefined && value !== null && value !== false) {
-          finish();
-          resolve(value);
-        }
-      }
-      this.events.on('change', attempt);
-      attempt();
-      if (done) return;
-      timer = setTimeout(() => {
-        finish();
-        reject(new Error(`fake discord: timed out after ${timeoutMs} ms waiting for ${typeof what === 'string' ? what : what()}`));
-      }, timeoutMs);
-    });
+    return waitForChange(this.events, check, timeoutMs, () => `fake discord: ${typeof what === 'string' ? what : what()}`);
   }
+
 
   private changed(): void {
     this.events.emit('change');

@@ -82,6 +82,7 @@ import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { sniffImageSize } from './fal-fixtures.js';
+import { waitForChange } from './wait.js';
 
 // ---------------------------------------------------------------------------------------------
 // Public types
@@ -1531,38 +1532,9 @@ export class FakeSlack {
    * changes; rejects after `timeoutMs`.
    */
   waitFor<T>(check: () => T | undefined | null | false, timeoutMs = 5000, what: string | (() => string) = 'a condition'): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      let done = false;
-      let timer: NodeJS.Timeout | undefined;
-      const finish = (): void => {
-        done = true;
-        if (timer) clearTimeout(timer);
-        this.events.off('change', attempt);
-      };
-      function attempt(): void {
-        if (done) return;
-        let value: T | undefined | null | false;
-        try {
-          value = check();
-        } catch (error) {
-          finish();
-          reject(error instanceof Error ? error : new Error(String(error)));
-          return;
-        }
-        if (value !== undefined && value !== null && value !== false) {
-          finish();
-          resolve(value);
-        }
-      }
-      this.events.on('change', attempt);
-      attempt();
-      if (done) return;
-      timer = setTimeout(() => {
-        finish();
-        reject(new Error(`fake slack: timed out after ${timeoutMs} ms waiting for ${typeof what === 'string' ? what : what()}`));
-      }, timeoutMs);
-    });
+    return waitForChange(this.events, check, timeoutMs, () => `fake slack: ${typeof what === 'string' ? what : what()}`);
   }
+
 
   /** Waits for a top-level message in a channel matching `predicate`. */
   waitForMessage(channel: FakeChannel | string, predicate: (m: SlackMessage) => boolean = () => true, timeoutMs = 5000): Promise<SlackMessage> {

@@ -194,7 +194,7 @@ describe('/atelier key on Slack', () => {
   // and the command carries a fresh trigger_id. Fix: on Slack, open the key form directly for `key set`
   // (e.g. in the adapter: `ctx.openForm(keyForm)` when the subcommand is `set`, or let the command open
   // the form whenever the platform's forms are private — a `SlackContext.formsArePrivate` flag).
-  it.skip('in a channel, /atelier key opens the key modal at once (a Slack modal is private)', async () => {
+  it('in a channel, /atelier key opens the key modal at once (a Slack modal is private)', async () => {
     const user = h.slack.user({ name: 'direct-modal' });
     const before = h.slack.ephemerals(user).length;
     acked(await h.slack.slashCommand({ command: '/atelier', text: 'key', user, channel: h.general }));
@@ -408,7 +408,7 @@ describe('/atelier key on Slack', () => {
   // "Send me `/key set` in a direct message" — Slack has no /key command (it is `/atelier key`, and the
   // modal needs no DM). Fix: let the adapter name its commands (e.g. a `ctx.commandName('key set')`
   // hook or a per-platform map used by userMessage/answerError: Discord `/key set`, Slack `/atelier key`).
-  it.skip('on Slack, the answers name /atelier key, never the Discord-only /key set', async () => {
+  it('on Slack, the answers name /atelier key, never the Discord-only /key set', async () => {
     const user = h.slack.user({ name: 'wording' });
     const before = h.slack.ephemerals(user).length;
     acked(await h.slack.slashCommand({ command: '/atelier', text: 'key status', user, channel: h.general }));

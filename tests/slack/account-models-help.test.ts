@@ -112,7 +112,7 @@ describe('/atelier models and /atelier help on Slack', () => {
   // `/atelier models` and `/imagine a red fox --model dev`), and /atelier models says "Use model:dev"
   // where Slack takes `--model dev`. Fix: let the adapter supply its command syntax (e.g. a
   // `ctx.syntax` / per-platform help text chosen by `ctx.platform`).
-  it.skip('/atelier help and /atelier models use the Slack command syntax', async () => {
+  it('/atelier help and /atelier models use the Slack command syntax', async () => {
     const help = textOf(await ask('help'));
     for (const name of ['/atelier key', '/atelier key status', '/atelier key remove', '/atelier jobs', '/atelier models']) expect(help).toContain(name);
     expect(help).not.toContain('/key set');

@@ -29,6 +29,10 @@ describe('Slack mentions and DMs with files', () => {
     });
   }
 
+  /** The submit to fal of the job with this prompt. */
+  const submitFor = (endpointId: string, prompt: string) =>
+    h.fal.waitFor(() => h.fal.submits(endpointId).find((submit) => submit.input['prompt'] === prompt), 10_000);
+
   /** The downloads of these Slack files, each with the bot token. */
   function expectDownloadedWithBotToken(files: FakeFile[]): void {
     for (const file of files) {
@@ -55,7 +59,6 @@ describe('Slack mentions and DMs with files', () => {
     const second = makeJpeg(20, 20);
     const files = [h.slack.addFile({ name: 'sketch.png', bytes: first, user: alice }), h.slack.addFile({ name: 'palette.jpg', bytes: second, user: alice })];
     const before = seen(h.general);
-    const submits = h.fal.submits('fal-ai/nano-banana/edit').length;
 
     const event = await h.slack.appMention({ text: 'paint this in these colours --seed 9', user: alice, channel: h.general, files });
     expect(event.status).toBe(200);
@@ -63,8 +66,7 @@ describe('Slack mentions and DMs with files', () => {
     const mention = h.slack.messages(h.general).find((message) => !before.has(message.ts) && message.user === alice.id)!;
     const result = await h.slack.waitFor(() => h.slack.thread(h.general, mention.ts).find((message) => message.botId !== undefined && isResult(message)), 20_000, 'the result');
 
-    const submit = h.fal.submits('fal-ai/nano-banana/edit')[submits]!;
-    expect(submit.input['prompt']).toBe('paint this in these colours');
+    const submit = await submitFor('fal-ai/nano-banana/edit', 'paint this in these colours');
     expect(submit.input['seed']).toBe(9);
     expect(falBytes(submit.input['image_urls'])).toEqual([first, second]);
     expectDownloadedWithBotToken(files);
@@ -86,7 +88,6 @@ describe('Slack mentions and DMs with files', () => {
 
     const bytes = makePng(30, 30, { seed: 12 });
     const file = h.slack.addFile({ name: 'photo.png', bytes, user: alice });
-    const submits = h.fal.submits('fal-ai/flux-pro/kontext').length;
     await h.slack.appMention({ text: 'make it night --model kontext', user: alice, channel: h.general, files: [file], threadTs: root.ts });
     const result = await h.slack.waitFor(
       () => h.slack.thread(h.general, root.ts).find((message) => message.botId !== undefined && isResult(message) && JSON.stringify(message.blocks).includes('make it night')),
@@ -94,7 +95,7 @@ describe('Slack mentions and DMs with files', () => {
       'the result in the thread',
     );
     expect(result.threadTs).toBe(root.ts);
-    const submit = h.fal.submits('fal-ai/flux-pro/kontext')[submits]!;
+    const submit = await submitFor('fal-ai/flux-pro/kontext', 'make it night');
     expect(falBytes(submit.input['image_url'])).toEqual([bytes]);
     expectDownloadedWithBotToken([file]);
   });
@@ -104,17 +105,35 @@ describe('Slack mentions and DMs with files', () => {
     const file = h.slack.addFile({ name: 'pet.png', bytes, user: alice });
     const generalBefore = seen(h.general);
     const ephemerals = h.slack.ephemerals(alice).length;
-    const submits = h.fal.submits('fal-ai/nano-banana/edit').length;
 
     const event = await h.slack.directMessage({ text: 'as a watercolour', user: alice, files: [file] });
     expect(event.late).toBe(false);
-    const result = await h.slack.waitFor(() => h.slack.dmMessages(alice, { includeReplies: true }).find((message) => message.botId !== undefined && isResult(message)), 20_000, 'the result in the DM');
+    const result = await h.slack.waitFor(
+      () => h.slack.dmMessages(alice, { includeReplies: true }).find((message) => message.botId !== undefined && isResult(message) && JSON.stringify(message.blocks).includes('as a watercolour')),
+      20_000,
+      'the result in the DM',
+    );
     expect(JSON.stringify(result.blocks)).toContain('as a watercolour');
-    const submit = h.fal.submits('fal-ai/nano-banana/edit')[submits]!;
+    const submit = await submitFor('fal-ai/nano-banana/edit', 'as a watercolour');
     expect(falBytes(submit.input['image_urls'])).toEqual([bytes]);
     expectDownloadedWithBotToken([file]);
     expect(h.slack.messages(h.general, { includeReplies: true, includeDeleted: true }).filter((message) => !generalBefore.has(message.ts))).toEqual([]);
     expect(h.slack.ephemerals(alice).slice(ephemerals)).toEqual([]);
+  });
+
+  it('a DM inside a DM thread is answered in that thread', async () => {
+    await h.slack.directMessage({ text: 'a starting point', user: alice });
+    const root = h.slack.dmMessages(alice).filter((message) => message.user === alice.id).at(-1)!;
+    await h.slack.waitFor(() => h.slack.dmMessages(alice).find((message) => message.botId !== undefined && message.threadTs !== undefined && h.slack.thread(h.slack.dmChannel(alice), message.ts).some(isResult)), 20_000, 'the first result');
+    const bytes = makePng(10, 10, { seed: 16 });
+    const file = h.slack.addFile({ name: 'reply.png', bytes, user: alice });
+    await h.slack.directMessage({ text: 'now in blue', user: alice, files: [file], threadTs: root.ts });
+    const result = await h.slack.waitFor(
+      () => h.slack.thread(h.slack.dmChannel(alice), root.ts).find((message) => message.botId !== undefined && isResult(message) && JSON.stringify(message.blocks).includes('now in blue')),
+      20_000,
+      'the result in the DM thread',
+    );
+    expect(result.threadTs).toBe(root.ts);
   });
 
   it('a DM with only an image varies it with a default prompt', async () => {
@@ -122,8 +141,7 @@ describe('Slack mentions and DMs with files', () => {
     const file = h.slack.addFile({ name: 'only.png', bytes, user: alice });
     const submits = h.fal.submits('fal-ai/nano-banana/edit').length;
     await h.slack.directMessage({ text: '', user: alice, files: [file] });
-    const submit = await h.fal.waitForSubmit('fal-ai/nano-banana/edit', submits + 1, 10_000);
-    expect(submit.input['prompt']).toBe('a variation of this image');
+    const submit = await h.fal.waitFor(() => h.fal.submits('fal-ai/nano-banana/edit').slice(submits).find((candidate) => candidate.input['prompt'] === 'a variation of this image'), 10_000);
     await h.slack.waitFor(() => h.slack.dmMessages(alice, { includeReplies: true }).find((message) => isResult(message) && JSON.stringify(message.blocks).includes('a variation of this image')), 20_000, 'the result');
     expect(falBytes(submit.input['image_urls'])).toEqual([bytes]);
   });

@@ -106,6 +106,32 @@ describe('Slack /imagine with flags', () => {
     expect(imagesOf(result)[0]).toMatch(new RegExp(`^${h.harness.baseUrl}/media/`));
   });
 
+  it('/animate <prompt> takes --duration, --size, --seed and params, and threads the video (uploaded, with the share link)', async () => {
+    let produced: Buffer | undefined;
+    h.fal.setOutput('fal-ai/veo3', async () => {
+      const output = h.fal.videoOutput({ bytes: 128 * 1024, durationSeconds: 6 });
+      produced = await h.fal.cdnObject((output['video'] as { url: string }).url)!.bytes();
+      return output;
+    });
+    const uploads = h.slack.uploads().length;
+    const before = seen(h.general);
+    const ack = await h.slack.slashCommand({ command: '/animate', text: 'waves on a pier --duration 6s --size 9:16 --seed 3 generate_audio=false', user: alice, channel: h.general });
+    expect(ack.late).toBe(false);
+    const status = await h.slack.waitFor(() => h.slack.messages(h.general).find((message) => !before.has(message.ts) && message.botId !== undefined), 5_000, 'the status message');
+    const result = await h.slack.waitFor(() => h.slack.thread(h.general, status.ts).find((message) => message.ts !== status.ts && isResult(message)), 20_000, 'the result');
+    expect(h.fal.submits('fal-ai/veo3').at(-1)?.input).toEqual({ prompt: 'waves on a pier', duration: '6s', aspect_ratio: '9:16', seed: 3, generate_audio: false, resolution: '720p' });
+    const asset = owned().repos.assets.getAssetByShareId(/\/s\/([\w-]+)/.exec(textOf(result))![1]!)!;
+    expect(asset.kind).toBe('video');
+    // The video itself is uploaded into the thread; the post links the share page and never shows the video URL as an image.
+    const [upload] = h.slack.uploads().slice(uploads);
+    expect(upload).toMatchObject({ completed: true, channelId: h.general.id, threadTs: status.ts });
+    expect(upload!.bytes!.equals(produced!)).toBe(true);
+    expect(result.text).toContain(owned().links.shareUrl(asset));
+    expect(imagesOf(result)).not.toContain(owned().links.mediaUrl(asset));
+    expect(mainLabels(result)).toEqual(['Open share page', 'Rerun', 'Delete']);
+    expect(textOf(result)).toContain('*Duration*\\n6 s');
+  });
+
   it('checks key=value params against the model schema: a bad value or an unknown parameter is refused privately, before fal', async () => {
     for (const [text, expected] of [
       ['a kite --model dev num_inference_steps=lots', /num_inference_steps/],
@@ -158,6 +184,37 @@ describe('Slack /imagine with flags', () => {
     expect(status.channel).toBe(dm.id);
     expect(result.channel).toBe(dm.id);
     expect(h.slack.messages(h.general, { includeReplies: true, includeDeleted: true }).filter((message) => !generalBefore.has(message.ts))).toEqual([]);
+  });
+
+  it('in a channel the bot is not a member of, the answers and the result come privately, with a hint to invite the bot', async () => {
+    const closed = h.slack.channel({ name: 'no-bot-here', botIsMember: false });
+    const responses = h.slack.responses().length;
+    const ack = await h.slack.slashCommand({ command: '/imagine', text: 'a locked door', user: alice, channel: closed });
+    expect(ack.late).toBe(false);
+    const result = await h.slack.waitFor(() => h.slack.ephemerals(alice).find((message) => textOf(message).includes('/s/') && textOf(message).includes('a locked door')), 20_000, 'the private result');
+    expect(result.channel).toBe(closed.id);
+    const answers = h.slack.responses().slice(responses);
+    expect(answers.map((answer) => answer.responseType)).toEqual(['ephemeral', 'ephemeral']);
+    expect(JSON.stringify(answers[0]!.body)).toMatch(/not a member of this channel.*Invite me.*Queued/s);
+    expect(h.slack.messages(closed, { includeReplies: true, includeDeleted: true })).toEqual([]);
+    expect(h.slack.calls('chat.postMessage').filter((call) => call.params['channel'] === closed.id).map((call) => call.error)).toEqual(['not_in_channel']);
+  });
+
+  it('if the bot is removed from the channel while the job runs, the result reaches the user privately', async () => {
+    const room = h.slack.channel({ name: 'soon-without-bot' });
+    h.fal.hold('fal-ai/flux/schnell');
+    try {
+      const submits = h.fal.submits('fal-ai/flux/schnell').length;
+      await h.slack.slashCommand({ command: '/imagine', text: 'a vanishing act', user: alice, channel: room });
+      await h.fal.waitForSubmit('fal-ai/flux/schnell', submits + 1, 10_000);
+      await h.slack.waitFor(() => h.slack.messages(room).find((message) => message.text.includes('a vanishing act')), 5_000, 'the status message');
+      room.botIsMember = false;
+    } finally {
+      h.fal.release();
+    }
+    const result = await h.slack.waitFor(() => h.slack.ephemerals(alice).find((message) => textOf(message).includes('/s/') && textOf(message).includes('a vanishing act')), 20_000, 'the private result');
+    expect(result.source).toBe('response_url');
+    expect(h.slack.messages(room, { includeReplies: true }).filter(isResult)).toEqual([]);
   });
 
   it('user text is escaped: a prompt cannot notify the channel or forge a link', async () => {

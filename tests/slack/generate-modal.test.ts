@@ -169,6 +169,18 @@ describe('Slack generation modals', () => {
     expect(h.slack.messages(h.general, { includeReplies: true, includeDeleted: true }).filter((message) => !generalBefore.has(message.ts))).toEqual([]);
   });
 
+  it('when the modal cannot be opened (the trigger expired), the user is told privately', async () => {
+    const responses = h.slack.responses().length;
+    const views = h.slack.views().length;
+    h.slack.failNext('views.open', { error: 'expired_trigger_id' });
+    const ack = await h.slack.slashCommand({ command: '/animate', text: '', user: alice, channel: h.general });
+    expect(ack.late).toBe(false);
+    const answer = await h.slack.waitFor(() => h.slack.responses().slice(responses)[0], 5_000, 'the private answer');
+    expect(answer.responseType).toBe('ephemeral');
+    expect(JSON.stringify(answer.body)).toContain('I could not open the form in time');
+    expect(h.slack.views().slice(views)).toEqual([]);
+  });
+
   it('a file of the wrong type in the modal is refused privately, through the command’s response_url', async () => {
     const view = await openModal('/imagine', h.general);
     const before = seen(h.general);

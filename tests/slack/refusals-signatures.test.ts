@@ -176,6 +176,9 @@ describe('forged and stale Slack requests', () => {
     const pasted = newFalKey();
     await expectRefused((options) => h.slack.channelMessage({ text: `key ${pasted}`, user: member, channel: h.general, ...options }));
     await expectRefused((options) => h.slack.directMessage({ text: 'a forged DM request', user: member, ...options }));
+    // Bolt logs the refusal without the body: the key is in no log line.
+    expect(h.harness.logs.text).toMatch(/signature mismatch|verify/i);
+    expect(h.harness.logs.text).not.toContain(pasted.split(':')[1]);
     expect(owner().services.generation.activeJobs(ref(member))).toEqual([]);
   });
 });

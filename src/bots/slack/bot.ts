@@ -133,7 +133,13 @@ export class SlackBot {
         await ack();
         const origin = originOfCommand(command);
         if (!command.text.trim()) {
-          await client.views.open({ trigger_id: command.trigger_id, view: generateModal(name, origin) });
+          try {
+            await client.views.open({ trigger_id: command.trigger_id, view: generateModal(name, origin) });
+          } catch (error) {
+            // The trigger lives 3 seconds; a slow Slack or a busy process can miss it.
+            this.log.warn({ err: error }, 'could not open the generation form');
+            await this.withContext(client, origin, (ctx) => ctx.reply(errorText(`I could not open the form in time. Try \`/${name}\` again, or type \`/${name} <prompt>\`.`)));
+          }
           return;
         }
         const parsed = parseGenerationText(command.text);
@@ -241,7 +247,8 @@ export class SlackBot {
       if (event.bot_id || !event.user || (event.subtype && event.subtype !== 'file_share')) return;
       const full = { ...event, text: event.text ?? '', user: event.user, channel: event.channel ?? '' } as GenerationEvent;
       if (event.channel_type === 'im') {
-        await fromMessage(client, full, undefined);
+        // A message in a DM thread is answered in that thread.
+        await fromMessage(client, full, event.thread_ts);
         return;
       }
       // A key pasted in a channel: never kept, never repeated; the author is told privately.

@@ -40,6 +40,20 @@ export function slackUser(teamId: string, userId: string, name?: string): UserRe
   return { platform: 'slack', workspaceId: teamId, platformUserId: userId, ...(name ? { displayName: name } : {}) };
 }
 
+/** The Web API error code of a failed Slack call (`not_in_channel`…), if it is one. */
+export function slackErrorCode(error: unknown): string | undefined {
+  const code = (error as { data?: { error?: unknown } } | undefined)?.data?.error;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/** The bot may not post in the channel (not invited, archived, gone): answers go to the user alone. */
+export function isChannelClosed(error: unknown): boolean {
+  const code = slackErrorCode(error);
+  return code === 'not_in_channel' || code === 'channel_not_found' || code === 'is_archived';
+}
+
+const CHANNEL_CLOSED_HINT = 'I am not a member of this channel, so only you see this. Invite me to the channel to share results there.';
+
 /** Posts an ephemeral answer through a response_url (what Bolt's `respond` does, usable after a restart too). */
 export async function postToResponseUrl(responseUrl: string, body: Record<string, unknown>, fetchImpl: typeof fetch = fetch): Promise<boolean> {
   const response = await fetchImpl(responseUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
@@ -62,6 +76,8 @@ export class SlackContext implements CommandContext {
   private deferredPrivate: boolean | undefined;
   private statusTs: string | undefined;
   private formOpened = false;
+  /** The bot could not post in the channel; the first private answer says why. */
+  private channelClosed = false;
   private readonly releases: Array<() => void> = [];
 
   constructor(
@@ -80,12 +96,19 @@ export class SlackContext implements CommandContext {
     if (this.deferredPrivate !== undefined) return;
     this.deferredPrivate = options.private ?? false;
     if (!this.deferredPrivate) {
-      const posted = await this.client.chat.postMessage({
-        channel: this.origin.channelId,
-        text: 'Working on it…',
-        ...(this.origin.threadTs ? { thread_ts: this.origin.threadTs } : {}),
-      });
-      this.setStatus(posted.ts);
+      try {
+        const posted = await this.client.chat.postMessage({
+          channel: this.origin.channelId,
+          text: 'Working on it…',
+          ...(this.origin.threadTs ? { thread_ts: this.origin.threadTs } : {}),
+        });
+        this.setStatus(posted.ts);
+      } catch (error) {
+        if (!isChannelClosed(error)) throw error;
+        // Slash commands work in channels the bot is not in; their answers (and the job's) are then private.
+        this.deferredPrivate = true;
+        this.channelClosed = true;
+      }
     }
   }
 
@@ -109,17 +132,27 @@ export class SlackContext implements CommandContext {
       await this.ephemeral(message);
       return;
     }
+    if (this.deferredPrivate) {
+      await this.ephemeral(message);
+      return;
+    }
     const rendered = toSlackMessage(message);
     if (this.statusTs) {
       await this.client.chat.update({ channel: this.origin.channelId, ts: this.statusTs, ...rendered });
       return;
     }
-    const posted = await this.client.chat.postMessage({
-      channel: this.origin.channelId,
-      ...rendered,
-      ...(this.origin.threadTs ? { thread_ts: this.origin.threadTs } : {}),
-    });
-    this.setStatus(posted.ts);
+    try {
+      const posted = await this.client.chat.postMessage({
+        channel: this.origin.channelId,
+        ...rendered,
+        ...(this.origin.threadTs ? { thread_ts: this.origin.threadTs } : {}),
+      });
+      this.setStatus(posted.ts);
+    } catch (error) {
+      if (!isChannelClosed(error)) throw error;
+      this.channelClosed = true;
+      await this.ephemeral(message);
+    }
   }
 
   async followUp(message: Message): Promise<void> {
@@ -160,6 +193,10 @@ export class SlackContext implements CommandContext {
   }
 
   private async ephemeral(message: Message): Promise<void> {
+    if (this.channelClosed) {
+      this.channelClosed = false;
+      message = { ...message, text: message.text ? `${CHANNEL_CLOSED_HINT}\n\n${message.text}` : CHANNEL_CLOSED_HINT };
+    }
     const rendered = toSlackMessage(message);
     if (this.origin.responseUrl) {
       const ok = await postToResponseUrl(this.origin.responseUrl, { response_type: 'ephemeral', replace_original: false, ...rendered }).catch(() => false);

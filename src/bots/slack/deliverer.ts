@@ -8,7 +8,7 @@ import type { GenerateProgress } from '../../jobs/types.js';
 import type { Logger } from '../../logger.js';
 import { extensionFor } from '../../storage/keys.js';
 import type { StorageDriver } from '../../storage/types.js';
-import { postToResponseUrl, type SlackReplyRoute } from './context.js';
+import { isChannelClosed, postToResponseUrl, slackErrorCode, type SlackReplyRoute } from './context.js';
 import { toSlackMessage, type SlackMessage } from './render.js';
 
 type WebClient = webApi.WebClient;
@@ -214,11 +214,19 @@ export class SlackDeliverer implements Deliverer {
     // Under the status message; for a mention, in the conversation's thread (the status is a reply there).
     const thread = route.threadTs ?? route.statusTs ?? undefined;
     const posted: PostedMessage[] = [];
-    const uploads = await this.uploadFiles(route, delivery.assets, thread);
-    posted.push(...uploads.map((upload) => ({ channelId: route.channelId, messageId: `${FILE_POST_PREFIX}${upload.fileId}:${upload.assetId}` })));
-    const message = this.withoutUploaded(resultMessage(delivery), delivery.assets);
-    const result = await this.client.chat.postMessage({ channel: route.channelId, ...toSlackMessage(message), ...(thread ? { thread_ts: thread } : {}) });
-    if (result.ts) posted.push({ channelId: route.channelId, messageId: result.ts });
+    try {
+      const uploads = await this.uploadFiles(route, delivery.assets, thread);
+      posted.push(...uploads.map((upload) => ({ channelId: route.channelId, messageId: `${FILE_POST_PREFIX}${upload.fileId}:${upload.assetId}` })));
+      const message = this.withoutUploaded(resultMessage(delivery), delivery.assets);
+      const result = await this.client.chat.postMessage({ channel: route.channelId, ...toSlackMessage(message), ...(thread ? { thread_ts: thread } : {}) });
+      if (result.ts) posted.push({ channelId: route.channelId, messageId: result.ts });
+    } catch (error) {
+      if (!isChannelClosed(error)) throw error;
+      // The bot was removed from the channel (or it was archived) while the job ran: the result reaches its owner alone.
+      this.logger.info({ jobId: delivery.job.id, channelId: route.channelId }, 'cannot post in the channel any more; sending the result to the user');
+      await this.toUserAlone(route, resultMessage(delivery));
+      return posted;
+    }
     if (route.statusTs) {
       await this.editStatus(state, route.channelId, route.statusTs, toSlackMessage({ text: `Done: **${delivery.job.prompt.slice(0, 150)}** (result in the thread)` })).catch(
         (error: unknown) => this.logger.debug({ err: error }, 'status update failed'),
@@ -299,7 +307,7 @@ export class SlackDeliverer implements Deliverer {
 }
 
 function ignoreGone(error: unknown): void {
-  const code = (error as { data?: { error?: string } }).data?.error;
+  const code = slackErrorCode(error);
   if (code === 'message_not_found' || code === 'file_not_found' || code === 'file_deleted') return;
   throw error;
 }
