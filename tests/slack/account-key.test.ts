@@ -187,13 +187,7 @@ describe('/atelier key on Slack', () => {
     await h.slack.waitFor(() => h.slack.messages(h.general, { includeReplies: true }).find((message) => message.text.startsWith('Done') && message.text.includes('first light')), 20_000);
   });
 
-  // BUG (src/bots/slack/bot.ts `/atelier` → `key`, with commands/account.ts `key` 'set'): in a channel,
-  // `/atelier key` answers "Keys are registered in a direct message with me…" with a "Register in DM"
-  // button, and the modal opens only after two more clicks (DM, then "Set fal key"). README (Slack) and
-  // the issue say `/atelier key` opens a private modal; a Slack modal is already visible to the user alone,
-  // and the command carries a fresh trigger_id. Fix: on Slack, open the key form directly for `key set`
-  // (e.g. in the adapter: `ctx.openForm(keyForm)` when the subcommand is `set`, or let the command open
-  // the form whenever the platform's forms are private — a `SlackContext.formsArePrivate` flag).
+  // A Slack modal is private wherever it opens: no detour through a DM.
   it('in a channel, /atelier key opens the key modal at once (a Slack modal is private)', async () => {
     const user = h.slack.user({ name: 'direct-modal' });
     const before = h.slack.ephemerals(user).length;
@@ -403,11 +397,7 @@ describe('/atelier key on Slack', () => {
     expectKeyNowhere(key);
   });
 
-  // BUG (src/errors.ts `userMessage` NO_KEY / INVALID_KEY, commands/account.ts `key` status text,
-  // commands/generate.ts key-in-command refusal): the words every platform shows tell Slack users to
-  // "Send me `/key set` in a direct message" — Slack has no /key command (it is `/atelier key`, and the
-  // modal needs no DM). Fix: let the adapter name its commands (e.g. a `ctx.commandName('key set')`
-  // hook or a per-platform map used by userMessage/answerError: Discord `/key set`, Slack `/atelier key`).
+  // Every answer names the platform's own commands (src/words.ts).
   it('on Slack, the answers name /atelier key, never the Discord-only /key set', async () => {
     const user = h.slack.user({ name: 'wording' });
     const before = h.slack.ephemerals(user).length;

@@ -106,12 +106,7 @@ describe('/atelier models and /atelier help on Slack', () => {
     }
   });
 
-  // BUG (commands/account.ts `help` and `models`, written for Discord): on Slack, /atelier help tells
-  // members to use `/key set`, `/key status`, `/key remove`, `/jobs`, `/models` and `/imagine prompt:…`,
-  // none of which exist there (Slack has `/atelier key`, `/atelier key status|remove`, `/atelier jobs`,
-  // `/atelier models` and `/imagine a red fox --model dev`), and /atelier models says "Use model:dev"
-  // where Slack takes `--model dev`. Fix: let the adapter supply its command syntax (e.g. a
-  // `ctx.syntax` / per-platform help text chosen by `ctx.platform`).
+  // Help and model lists speak Slack's syntax (src/words.ts).
   it('/atelier help and /atelier models use the Slack command syntax', async () => {
     const help = textOf(await ask('help'));
     for (const name of ['/atelier key', '/atelier key status', '/atelier key remove', '/atelier jobs', '/atelier models']) expect(help).toContain(name);
