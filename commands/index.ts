@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { AppError, toAppError } from '../src/errors.js';
 import type { Logger } from '../src/logger.js';
-import { wordsFor } from '../src/words.js';
+import { wordsFor, type PlatformWords } from '../src/words.js';
 import { cancelComponent, help, jobs, key, keyComponents, models } from './account.js';
 import type { CommandContext } from './context.js';
 import { parseComponentId, type CommandDefinition, type ComponentHandler, type Services } from './define.js';
@@ -51,12 +51,33 @@ function valueAt(raw: unknown, path: readonly PropertyKey[]): unknown {
   return value;
 }
 
-function invalidOptions(error: z.ZodError, rawOptions: Record<string, unknown>): AppError {
+/** A zod issue in a member's words, naming the option as they type it on their platform. */
+function invalidOptions(error: z.ZodError, rawOptions: Record<string, unknown>, words: PlatformWords): AppError {
   const [issue] = error.issues;
   const field = issue?.path.map(String).join('.') || 'options';
-  // zod's words for a missing option ("expected string, received undefined") are not for chat users.
-  const missing = issue?.code === 'invalid_type' && valueAt(rawOptions, issue.path) === undefined;
-  const reason = missing ? `${field} is required` : `${field}: ${issue?.message ?? 'invalid value'}`;
+  const shown = issue?.path.length === 1 ? words.optionName(field) : field;
+  const value = issue ? valueAt(rawOptions, issue.path) : undefined;
+  const got = value === undefined ? '' : ` (got ${JSON.stringify(value)})`;
+  let reason: string;
+  switch (issue?.code) {
+    case 'invalid_type':
+      reason =
+        value === undefined
+          ? `${shown} is required`
+          : `${shown} must be ${issue.expected === 'number' ? 'a number' : issue.expected === 'boolean' ? 'true or false' : `a ${issue.expected}`}${got}`;
+      break;
+    case 'too_big':
+      reason = `${shown} must be at most ${String(issue.maximum)}${got}`;
+      break;
+    case 'too_small':
+      reason = `${shown} must be at least ${String(issue.minimum)}${got}`;
+      break;
+    case 'invalid_value':
+      reason = `${shown} must be one of ${issue.values.map(String).join(', ')}${got}`;
+      break;
+    default:
+      reason = `${shown} is not valid${got}`;
+  }
   return new AppError('INVALID_PARAMS', reason, { field, reason });
 }
 
@@ -69,7 +90,7 @@ export async function runCommand(name: string, rawOptions: Record<string, unknow
       throw new AppError('NOT_ALLOWED', 'not in DMs', { reason: 'That command works in a server channel, not in a direct message.' });
     }
     const parsed = command.input.safeParse(rawOptions);
-    if (!parsed.success) throw invalidOptions(parsed.error, rawOptions);
+    if (!parsed.success) throw invalidOptions(parsed.error, rawOptions, wordsFor(ctx.platform));
     await command.run(ctx, parsed.data, services);
   } catch (error) {
     await answerError(ctx, error, logger, `/${name}`);

@@ -14,6 +14,8 @@ export interface PlatformWords {
   animateExample: string;
   /** An option as a user types it: `model:dev` on Discord, `--model dev` on Slack. */
   option(name: string, value: string): string;
+  /** An option's name as a user types it: `count` on Discord, `--n` on Slack. */
+  optionName(name: string): string;
   /** How extra model settings are typed. */
   paramsSyntax: string;
   /** Key registration is sent to a DM (Discord) rather than opened as a private form wherever asked (Slack). */
@@ -30,9 +32,13 @@ export const DISCORD_WORDS: PlatformWords = {
   imagineExample: '`/imagine prompt:…`',
   animateExample: '`/animate prompt:…`',
   option: (name, value) => `${name}:${value}`,
+  optionName: (name) => name,
   paramsSyntax: '`params:` (extra model settings as `key=value`)',
   keyRegistrationInDm: true,
 };
+
+/** Slack's flags (src/bots/slack/flags.ts) for the command options. */
+const SLACK_FLAG = (name: string) => `--${name === 'count' ? 'n' : name}`;
 
 export const SLACK_WORDS: PlatformWords = {
   registerKey: '`/atelier key` (a private form)',
@@ -43,7 +49,8 @@ export const SLACK_WORDS: PlatformWords = {
   gallery: '`/gallery`',
   imagineExample: '`/imagine a red fox --model dev --n 2`',
   animateExample: '`/animate waves at dusk --model veo3`',
-  option: (name, value) => `--${name === 'count' ? 'n' : name} ${value}`,
+  option: (name, value) => `${SLACK_FLAG(name)} ${value}`,
+  optionName: (name) => SLACK_FLAG(name),
   paramsSyntax: '`key=value` pairs in the text (extra model settings)',
   keyRegistrationInDm: false,
 };
