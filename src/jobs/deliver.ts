@@ -35,9 +35,10 @@ export interface Deliverer {
   deliver(delivery: Delivery): Promise<PostedMessage[] | void>;
   /**
    * Takes a result post down after a removal: deletes it when none of its outputs remain, else shows
-   * only the remaining ones. Idempotent: a message already gone is fine.
+   * only the remaining ones. Idempotent: a message already gone is fine. Resolves true when the post
+   * is gone for good (it need not be retracted again).
    */
-  retract?(post: Post, remaining: Extract<Delivery, { status: 'succeeded' }>): Promise<void>;
+  retract?(post: Post, remaining: Extract<Delivery, { status: 'succeeded' }>): Promise<boolean | void>;
 }
 
 export interface PipelineEventMap {

@@ -86,8 +86,8 @@ export class GalleryService {
       const deliverer = this.deliverers.get(post.platform);
       if (!deliverer?.retract) continue;
       try {
-        await deliverer.retract(post, { status: 'succeeded', job, assets: remaining });
-        if (remaining.length === 0) this.repos.posts.markDeleted(post.id, Date.now());
+        const gone = await deliverer.retract(post, { status: 'succeeded', job, assets: remaining });
+        if (gone === true || remaining.length === 0) this.repos.posts.markDeleted(post.id, Date.now());
       } catch (error) {
         // The file and link are gone already; a message the platform will not let us touch is logged.
         this.logger.warn({ err: error, jobId, postId: post.id }, 'could not take down a posted result');

@@ -31,7 +31,9 @@ export async function startSlackHarness(options: SlackHarnessOptions = {}): Prom
     ...(options.uploadResults ? { SLACK_UPLOAD_RESULTS: 'true' } : {}),
     ...options.app?.env,
   };
-  const appOptions = { slack: { deliverer: { progressIntervalMs: 200 } }, ...options.app?.appOptions };
+  const overrides = options.app?.appOptions;
+  // One level deeper than a spread: a test tuning one deliverer setting keeps the harness's others.
+  const appOptions = { ...overrides, slack: { ...overrides?.slack, deliverer: { progressIntervalMs: 200, ...overrides?.slack?.deliverer } } };
   let harness = await startTestApp({ fake: fal, ...options.app, env, appOptions });
   if (!options.socketMode) slack.requestUrl = `${harness.baseUrl}/slack/events`;
   return {

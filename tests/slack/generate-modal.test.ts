@@ -2,7 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listModels } from '../../src/catalog/index.js';
 import type { FakeChannel, FakeFile, FakeUser, FakeView, Json, SlackMessage } from '../fakes/slack-server.js';
 import { makeJpeg, makePng } from '../fakes/fal-fixtures.js';
+import { falErrors } from '../fakes/fal-server.js';
 import { startSlackHarness, type SlackHarness } from '../helpers/slack.js';
+
+const RESPONSE_URL_LIFETIME_MS = 2_000;
 
 /**
  * `/imagine` and `/animate` with no text open a modal (prompt, a model from the catalog, size or
@@ -59,7 +62,8 @@ describe('Slack generation modals', () => {
   }
 
   beforeAll(async () => {
-    h = await startSlackHarness();
+    // A short response_url lifetime, to see that a modal's is counted from the command that opened it.
+    h = await startSlackHarness({ app: { appOptions: { slack: { deliverer: { progressIntervalMs: 200, responseUrlLifetimeMs: RESPONSE_URL_LIFETIME_MS } } } } });
     alice = (await h.memberWithKey('alice')).user;
   });
   afterAll(async () => {
@@ -167,6 +171,20 @@ describe('Slack generation modals', () => {
     const { status } = await submit(view, { prompt: { prompt: 'a quiet note' } }, dm);
     expect(status.channel).toBe(dm.id);
     expect(h.slack.messages(h.general, { includeReplies: true, includeDeleted: true }).filter((message) => !generalBefore.has(message.ts))).toEqual([]);
+  });
+
+  it('the response_url a modal carries expires with its slash command: a late failure comes by DM instead', async () => {
+    const view = await openModal('/imagine', h.general);
+    // The modal stays open past the response_url's life (30 minutes on Slack, shortened here).
+    await new Promise((resolve) => setTimeout(resolve, RESPONSE_URL_LIFETIME_MS + 200));
+    h.fal.failNext('submit', falErrors.validation('prompt', 'too dull'));
+    const responses = h.slack.responses().length;
+    const ack = await h.slack.submitView({ view, values: { prompt: { prompt: 'a forgotten modal' } } });
+    expect(ack.late).toBe(false);
+    const failure = await h.slack.waitFor(() => h.slack.dmMessages(alice).find((message) => message.text.includes('a forgotten modal')), 20_000, 'the failure by DM');
+    expect(failure.text).toMatch(/did not work/);
+    // The response_url was not used for it (the queued answer went to the channel's status message).
+    expect(h.slack.responses().slice(responses)).toEqual([]);
   });
 
   it('when the modal cannot be opened (the trigger expired), the user is told privately', async () => {

@@ -199,6 +199,8 @@ export class SlackBot {
         channelId: metadata.channelId ?? '',
         isIm: metadata.isIm ?? false,
         ...(metadata.responseUrl ? { responseUrl: metadata.responseUrl } : {}),
+        // The response_url is the slash command's: its 30 minutes started when the modal was opened.
+        ...(metadata.responseUrl && typeof metadata.at === 'number' ? { responseUrlIssuedAt: metadata.at } : {}),
       };
       const modal = Object.entries(GENERATE_MODALS).find(([, spec]) => spec.callbackId === view.callback_id);
       if (modal) {
@@ -315,10 +317,18 @@ function originOfAction(body: unknown): SlackOrigin | undefined {
   };
 }
 
-function parseMetadata(text: string | undefined): { channelId?: string; isIm?: boolean; responseUrl?: string } {
+interface ViewMetadata {
+  channelId?: string | undefined;
+  isIm?: boolean | undefined;
+  responseUrl?: string | undefined;
+  /** When the response_url was issued (ms). */
+  at?: number | undefined;
+}
+
+function parseMetadata(text: string | undefined): ViewMetadata {
   try {
     const parsed: unknown = JSON.parse(text ?? '{}');
-    return typeof parsed === 'object' && parsed !== null ? (parsed as { channelId?: string; isIm?: boolean; responseUrl?: string }) : {};
+    return typeof parsed === 'object' && parsed !== null ? (parsed as ViewMetadata) : {};
   } catch {
     return {};
   }
@@ -338,7 +348,7 @@ function generateModal(name: 'imagine' | 'animate', origin: SlackOrigin): types.
   return {
     type: 'modal',
     callback_id: spec.callbackId,
-    private_metadata: JSON.stringify({ channelId: origin.channelId, isIm: origin.isIm, responseUrl: origin.responseUrl }),
+    private_metadata: JSON.stringify({ channelId: origin.channelId, isIm: origin.isIm, responseUrl: origin.responseUrl, at: Date.now() } satisfies ViewMetadata),
     title: { type: 'plain_text', text: spec.title },
     submit: { type: 'plain_text', text: 'Generate' },
     close: { type: 'plain_text', text: 'Cancel' },

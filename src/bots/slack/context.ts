@@ -17,6 +17,7 @@ export interface SlackReplyRoute {
   threadTs: string | null;
   /** Where ephemeral answers go for 30 minutes (slash commands and buttons). */
   responseUrl: string | null;
+  /** When the response_url was issued: its 30 minutes count from here. */
   createdAt: number;
   /** Results only for the user: ephemeral while response_url lives, then by DM. */
   private: boolean;
@@ -32,6 +33,8 @@ export interface SlackOrigin {
   isIm: boolean;
   triggerId?: string | undefined;
   responseUrl?: string | undefined;
+  /** When Slack issued the response_url, if earlier than this request (a modal opened by a slash command). */
+  responseUrlIssuedAt?: number | undefined;
   threadTs?: string | undefined;
 }
 
@@ -186,7 +189,7 @@ export class SlackContext implements CommandContext {
       statusTs: this.statusTs ?? null,
       threadTs: this.origin.threadTs ?? null,
       responseUrl: this.origin.responseUrl ?? null,
-      createdAt: Date.now(),
+      createdAt: this.origin.responseUrlIssuedAt ?? Date.now(),
       private: this.deferredPrivate ?? false,
       isIm: this.origin.isIm,
     };

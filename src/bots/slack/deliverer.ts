@@ -285,19 +285,21 @@ export class SlackDeliverer implements Deliverer {
     await this.client.chat.postMessage({ channel: opened.channel.id, ...rendered });
   }
 
-  async retract(post: Post, remaining: Extract<Delivery, { status: 'succeeded' }>): Promise<void> {
+  async retract(post: Post, remaining: Extract<Delivery, { status: 'succeeded' }>): Promise<boolean> {
     if (post.messageId.startsWith(FILE_POST_PREFIX)) {
       // An uploaded copy of a removed output goes; copies of outputs that remain stay.
       const [fileId = '', assetId] = post.messageId.slice(FILE_POST_PREFIX.length).split(':');
       const stays = assetId ? remaining.assets.some((asset) => asset.id === assetId) : remaining.assets.length > 0 && !this.options.uploadResults;
-      if (!stays) await this.client.files.delete({ file: fileId }).catch((error: unknown) => ignoreGone(error));
-      return;
+      if (stays) return false;
+      await this.client.files.delete({ file: fileId }).catch((error: unknown) => ignoreGone(error));
+      return true;
     }
     if (remaining.assets.length === 0) {
       await this.client.chat.delete({ channel: post.channelId, ts: post.messageId }).catch((error: unknown) => ignoreGone(error));
-      return;
+      return true;
     }
     await this.client.chat.update({ channel: post.channelId, ts: post.messageId, ...toSlackMessage(this.withoutUploaded(resultMessage(remaining), remaining.assets)) });
+    return false;
   }
 
   private route(job: Job): SlackReplyRoute | undefined {

@@ -31,7 +31,7 @@ export function toMrkdwn(text: string): string {
 }
 
 /** Clips already-escaped text without cutting an entity (`&amp;`) in half. */
-const clipEscaped = (text: string, max: number) => (text.length > max ? `${text.slice(0, max - 1).replace(/&[a-z]*$/, '')}…` : text);
+const clipEscaped = (text: string, max: number) => (text.length > max ? `${[...text].slice(0, max - 1).join('').replace(/&[a-z]*$/, '')}…` : text);
 
 const escapeLinkText = (text: string) => text.replace(/[<>|]/g, ' ').replace(/&/g, '&amp;');
 
