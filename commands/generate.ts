@@ -72,6 +72,14 @@ function parseParams(text: string | undefined): Record<string, string> | undefin
   }
 }
 
+/** What a member reads after typing a key where keys do not belong (any command's text). */
+export function keyInTextRefusal(platform: string): string {
+  return (
+    'That looks like a fal key. It was not stored, posted or sent anywhere. If others may have seen it, revoke it at fal.ai; ' +
+    `register keys only with ${wordsFor(platform).registerKey}`
+  );
+}
+
 /** Shared by /imagine and /animate (and the Rerun / Vary buttons): acknowledge, then validate and enqueue. */
 export async function startGeneration(
   ctx: CommandContext,
@@ -85,11 +93,7 @@ export async function startGeneration(
   // Checked before anything is posted: a key pasted into a command must not show in the channel,
   // be stored as a prompt, or travel to fal.
   if (looksLikeFalKey(input.prompt) || (input.params !== undefined && looksLikeFalKey(input.params))) {
-    throw new AppError('NOT_ALLOWED', 'fal key in a command', {
-      reason:
-        'That looks like a fal key. It was not posted, stored or sent anywhere. If others may have seen it, revoke it at fal.ai; ' +
-        `register keys only with ${wordsFor(ctx.platform).registerKey}`,
-    });
+    throw new AppError('NOT_ALLOWED', 'fal key in a command', { reason: keyInTextRefusal(ctx.platform) });
   }
   await ctx.defer({ private: input.private ?? false });
   const typed = parseParams(input.params);

@@ -311,7 +311,7 @@ describe('/atelier key on Slack', () => {
     const dmAnswer = await nextEphemeral(user, inDm, 'the answer in the DM');
     expect(dmAnswer.channel).toBe(dm.id);
     expect(dmAnswer.text).toMatch(/looks like a fal key/);
-    expect(dmAnswer.text).toMatch(/not posted, stored or sent/);
+    expect(dmAnswer.text).toMatch(/not stored, posted or sent/);
     expect(botPosts(dm)).toEqual([]);
 
     const inMention = h.slack.ephemerals(user).length;
@@ -332,16 +332,8 @@ describe('/atelier key on Slack', () => {
     expectKeyNowhere(key);
   });
 
-  // BUG (src/bots/slack/bot.ts `/gallery` and `/atelier` handlers; commands/gallery.ts title): a key
-  // typed into slash-command text other than /imagine and /animate is not recognised. `/gallery <key>`
-  // answers 'Your results matching "<key>", newest first: nothing here yet.' — the key travels back in
-  // the response_url post (and into the gallery search); `/atelier key <key>` answers zod's
-  // 'subcommand: Invalid option: expected one of "set"|"status"|"remove"' without saying the key was not
-  // kept or pointing to the modal; `/atelier key set <key>` silently drops it. Fix: in the adapter, check
-  // `looksLikeFalKey(command.text)` for every slash command before routing, and answer privately as
-  // startGeneration does (not kept; revoke it if others saw it; use `/atelier key`'s modal) — opening the
-  // modal right away for `/atelier key …` since the command carries a trigger_id.
-  it.skip('a key typed into /gallery or /atelier key text is refused privately and never echoed', async () => {
+  // A key typed as text into any command is refused privately, never kept or repeated.
+  it('a key typed into /gallery or /atelier key text is refused privately and never echoed', async () => {
     const { user, key: registered } = await h.memberWithKey('typist');
     const typed = newFalKey();
     keysUsed.push(registered, typed);

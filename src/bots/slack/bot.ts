@@ -1,6 +1,7 @@
 import { App, HTTPReceiver, LogLevel, type Logger as BoltLogger, type types, type webApi } from '@slack/bolt';
 import type { Attachment, Message } from '../../../commands/context.js';
 import type { Services } from '../../../commands/define.js';
+import { keyInTextRefusal } from '../../../commands/generate.js';
 import { runCommand, runComponent } from '../../../commands/index.js';
 import { listModels } from '../../catalog/index.js';
 import type { SlackConfig } from '../../config.js';
@@ -156,13 +157,18 @@ export class SlackBot {
     this.app.command('/gallery', async ({ command, ack, client }) => {
       await ack();
       const search = command.text.trim();
-      await this.withContext(client, originOfCommand(command), (ctx) => runCommand('gallery', search ? { search } : {}, ctx, services, logger));
+      await this.withContext(client, originOfCommand(command), async (ctx) => {
+        if (looksLikeFalKey(search)) return ctx.reply(errorText(keyInTextRefusal('slack')));
+        await runCommand('gallery', search ? { search } : {}, ctx, services, logger);
+      });
     });
 
     this.app.command('/atelier', async ({ command, ack, client }) => {
       await ack();
       const [verb = 'help', ...rest] = command.text.trim().toLowerCase().split(/\s+/).filter(Boolean);
       await this.withContext(client, originOfCommand(command), async (ctx) => {
+        // A key belongs in the private form only: typed as text, it is refused and never repeated.
+        if (looksLikeFalKey(command.text)) return ctx.reply(errorText(keyInTextRefusal('slack')));
         switch (verb) {
           case 'key': {
             const sub = rest[0] ?? 'set';
