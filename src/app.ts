@@ -272,6 +272,7 @@ async function startOwner(config: Config, options: AppOptions, shared: SharedPar
     queues,
     redis,
     prefix: config.queuePrefix,
+    keyring,
     events,
     logger,
     maxActiveJobsPerUser: config.maxActiveJobsPerUser,
@@ -284,7 +285,7 @@ async function startOwner(config: Config, options: AppOptions, shared: SharedPar
   const services: Services = {
     generation: service,
     keys: new KeyService(repos, keyring, transport),
-    gallery: new GalleryService(repos, storage, links, logger, deliverers),
+    gallery: new GalleryService(repos, storage, links, logger, deliverers, keyring),
     maxInputBytes: config.maxInputBytes,
     maxActiveJobsPerUser: config.maxActiveJobsPerUser,
   };
@@ -304,7 +305,7 @@ async function startOwner(config: Config, options: AppOptions, shared: SharedPar
     closers.push(() => bot.close());
     slack = bot;
   }
-  const deliverWorker = createDeliverWorker({ redis, prefix: config.queuePrefix, repos, links, deliverers, events, metrics, logger });
+  const deliverWorker = createDeliverWorker({ redis, keyring, prefix: config.queuePrefix, repos, links, deliverers, events, metrics, logger });
   await deliverWorker.start();
   closers.push(() => deliverWorker.close());
   const http = new HttpServer({

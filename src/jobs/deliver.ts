@@ -4,7 +4,9 @@ import type { Redis } from 'ioredis';
 import type { Asset, Job, Post, Repositories } from '../db/index.js';
 import type { Platform } from '../domain.js';
 import { AppError, fromSerialized } from '../errors.js';
+import type { Keyring } from '../crypto/keyring.js';
 import type { Logger } from '../logger.js';
+import { openReply } from './reply-seal.js';
 import type { MetricsRegistry } from '../metrics.js';
 import type { StorageDriver } from '../storage/types.js';
 import { DELIVER_QUEUE } from './queues.js';
@@ -72,6 +74,8 @@ export function withLinks(asset: Asset, links: LinkBuilder): DeliveredAsset {
 
 export interface DeliverWorkerOptions {
   redis: Redis;
+  /** Opens the sealed reply routes of jobs before their adapter sees them. */
+  keyring: Keyring;
   prefix: string;
   repos: Repositories;
   links: LinkBuilder;
@@ -121,7 +125,7 @@ export function createDeliverWorker(options: DeliverWorkerOptions) {
   function reload(jobId: string): Job {
     const job = repos.jobs.getJob(jobId);
     if (!job) throw new Error(`job ${jobId} vanished`);
-    return job;
+    return openReply(options.keyring, job);
   }
 
   async function process(bullJob: BullJob<DeliverJobData>): Promise<void> {

@@ -1,4 +1,7 @@
 import { QueueEvents } from 'bullmq';
+import { randomUUID } from 'node:crypto';
+import type { Keyring } from '../crypto/keyring.js';
+import { openReply, sealReply } from './reply-seal.js';
 import type { Redis } from 'ioredis';
 import { buildInput, chooseModel, getModel, ModelChoiceError, type CatalogModel } from '../catalog/index.js';
 import type { Job, Repositories } from '../db/index.js';
@@ -42,6 +45,8 @@ export interface EnqueuedGeneration {
 export interface GenerationServiceOptions {
   repos: Repositories;
   queues: Queues;
+  /** Seals adapters' reply routes (interaction tokens, response URLs) in the database. */
+  keyring: Keyring;
   redis: Redis;
   prefix: string;
   events: PipelineEvents;
@@ -92,8 +97,10 @@ export class GenerationService {
     const key = repos.keys.getFalKey(user.id);
     if (!key) throw new AppError('NO_KEY', 'no fal key registered');
 
+    const jobId = randomUUID();
     const created = repos.jobs.createJobWithinLimit(
       {
+        id: jobId,
         userId: user.id,
         platform: request.user.platform,
         workspaceId: request.workspaceId,
@@ -102,7 +109,7 @@ export class GenerationService {
         modelId: model.id,
         prompt: request.prompt.trim(),
         params: built.input,
-        reply: request.reply ?? null,
+        reply: sealReply(this.options.keyring, jobId, request.reply),
         private: request.private ?? false,
       },
       this.options.maxActiveJobsPerUser,
@@ -199,7 +206,7 @@ export class GenerationService {
         if (progress.stage === 'saving' || progress.stage === 'save_delayed') repos.jobs.markSaving(jobId);
         else repos.jobs.markRunning(jobId, progress.at);
         const job = repos.jobs.getJob(jobId);
-        if (job) events.emit('progress', job, progress);
+        if (job) events.emit('progress', openReply(this.options.keyring, job), progress);
       } catch (error) {
         this.log.error({ err: error, jobId }, 'recording progress failed');
       }

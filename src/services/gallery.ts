@@ -1,6 +1,8 @@
 import type { Asset, GalleryPage, GalleryQuery, Repositories } from '../db/index.js';
 import type { Platform, UserRef } from '../domain.js';
 import { AppError } from '../errors.js';
+import type { Keyring } from '../crypto/keyring.js';
+import { openReply } from '../jobs/reply-seal.js';
 import { withLinks, type DeliveredAsset, type Deliverer, type LinkBuilder } from '../jobs/deliver.js';
 import type { Logger } from '../logger.js';
 import type { StorageDriver } from '../storage/types.js';
@@ -21,6 +23,8 @@ export class GalleryService {
     private readonly logger: Logger,
     /** The adapters' deliverers, which also take down what they posted. */
     private readonly deliverers: ReadonlyMap<Platform, Deliverer> = new Map(),
+    /** Opens jobs' sealed reply routes for the adapters. */
+    private readonly keyring?: Keyring,
   ) {}
 
   /** The user's own results (private ones included), newest first. */
@@ -76,8 +80,9 @@ export class GalleryService {
 
   /** The chat messages that showed the job's results lose the removed output (or go entirely). */
   private async retractPosts(jobId: string): Promise<void> {
-    const job = this.repos.jobs.getJob(jobId);
-    if (!job) return;
+    const stored = this.repos.jobs.getJob(jobId);
+    if (!stored) return;
+    const job = this.keyring ? openReply(this.keyring, stored) : stored;
     const remaining = this.repos.assets
       .listJobAssets(jobId)
       .filter((asset) => asset.removedAt === null)

@@ -76,3 +76,33 @@ describe('a fal key never appears in clear', () => {
     expect(sqlite.includes(Buffer.from(`…${key.slice(-4)}`, 'utf8'))).toBe(true);
   });
 });
+
+describe('adapters reply routes are sealed in the database', () => {
+  let fake: FakeFal;
+  let harness: TestApp;
+
+  beforeAll(async () => {
+    fake = await startFakeFal();
+    harness = await startTestApp({ fake });
+  });
+  afterAll(async () => {
+    await harness?.close();
+    await fake?.close();
+  });
+
+  it('stores an interaction token only sealed, and hands it back to the adapter opened', async () => {
+    const owner = harness.app.owner!;
+    const user = testUser('routed');
+    const key = newFalKey();
+    fake.addKey(key);
+    await owner.services.keys.register(user, key);
+    const token = `interaction-token-${newFalKey()}`;
+    const { job } = await owner.service.enqueue({ user, workspaceId: 'g', channelId: 'c', kind: 'image', prompt: 'sealed', reply: { platform: 'test', token } });
+    const delivery = await harness.deliverer.waitFor(job.id);
+    expect(delivery.job.reply).toEqual({ platform: 'test', token });
+    expect(JSON.stringify(owner.repos.jobs.getJob(job.id)?.reply)).not.toContain(token);
+    const dbPath = `${harness.dataDir}/atelier.db`;
+    const bytes = Buffer.concat([await readFile(dbPath), ...(existsSync(`${dbPath}-wal`) ? [await readFile(`${dbPath}-wal`)] : [])]);
+    expect(bytes.includes(Buffer.from(token))).toBe(false);
+  });
+});
