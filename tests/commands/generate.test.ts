@@ -37,10 +37,13 @@ describe('/imagine and /animate through the commands layer', () => {
     expect(reply.message.text).toContain('FLUX.1 [schnell]');
     const jobId = h.jobIdFrom(ctx);
     expect(ctx.actionButtons(reply.message)).toEqual([{ kind: 'action', id: `cancel:${jobId}`, label: 'Cancel', style: 'secondary' }]);
-    // The adapter's route is stored with the job so the deliverer can post here later.
-    expect(h.owner.repos.jobs.getJob(jobId)?.reply).toEqual(ctx.replyRoute());
+    // The adapter's route is stored with the job, sealed, so the deliverer can post here later.
+    const stored = h.owner.repos.jobs.getJob(jobId)?.reply;
+    expect(stored).toEqual({ sealed: expect.any(String) });
+    expect(JSON.stringify(stored)).not.toContain(ctx.user.platformUserId);
 
     const delivery = succeeded(await h.waitForDelivery(jobId));
+    expect(delivery.job.reply).toEqual(ctx.replyRoute());
     const [submit] = h.fake.submits('fal-ai/flux/schnell');
     expect(submit?.key).toBe(key);
     expect(submit?.input.prompt).toBe('a lighthouse at dawn');
