@@ -66,6 +66,19 @@ export interface FormSpec {
   fields: FormField[];
 }
 
+/**
+ * What the platform says about a member's standing in the community, for moderation checks. The
+ * adapter answers from the interaction (Discord) or asks the platform (Slack) and remembers the answer.
+ */
+export interface MemberStanding {
+  /** Discord's Manage Messages permission here; never on Slack, which has no such permission. */
+  readonly managesMessages: boolean;
+  /** Discord: Manage Server (or Administrator). Slack: a workspace admin or owner. */
+  isAdmin(): Promise<boolean>;
+  /** Discord: has this role. Slack: belongs to this user group. */
+  inGroup(groupId: string): Promise<boolean>;
+}
+
 export interface CommandContext {
   readonly platform: Platform;
   readonly user: UserRef & { displayName?: string };
@@ -73,8 +86,8 @@ export interface CommandContext {
   readonly workspaceId: string;
   readonly channelId: string;
   readonly isDirectMessage: boolean;
-  /** Discord's Manage Messages, a Slack moderator: may delete others' results. */
-  readonly canModerate: boolean;
+  /** For moderation checks (the community's settings decide who moderates). */
+  readonly standing: MemberStanding;
   /** Acknowledge within the platform's deadline. `private`: the reply is seen only by the user. */
   defer(options?: { private?: boolean }): Promise<void>;
   /**

@@ -2,6 +2,7 @@ import type { z } from 'zod';
 import type { GenerationService } from '../src/jobs/service.js';
 import type { GalleryService } from '../src/services/gallery.js';
 import type { KeyService } from '../src/services/keys.js';
+import type { ModerationService } from '../src/moderation/service.js';
 import type { CommandContext } from './context.js';
 
 /** What command handlers may use. Built once by the owning process and shared by every adapter. */
@@ -9,12 +10,13 @@ export interface Services {
   generation: GenerationService;
   keys: KeyService;
   gallery: GalleryService;
+  moderation: ModerationService;
   /** Largest accepted attachment, for help texts. */
   maxInputBytes: number;
   maxActiveJobsPerUser: number;
 }
 
-export type OptionType = 'string' | 'integer' | 'number' | 'boolean' | 'attachment' | 'user';
+export type OptionType = 'string' | 'integer' | 'number' | 'boolean' | 'attachment' | 'user' | 'channel';
 
 /** One option as platforms show it; the adapters derive their registration payloads from this. */
 export interface CommandOption {
@@ -37,6 +39,13 @@ export interface Subcommand {
   options: readonly CommandOption[];
 }
 
+/** Subcommands under a common name (`/mod blocklist add`); the adapter passes it as `group`. */
+export interface SubcommandGroup {
+  name: string;
+  description: string;
+  subcommands: readonly Subcommand[];
+}
+
 /**
  * A command as data. `input` parses the raw options an adapter collected (`{ subcommand?, ...options }`)
  * so a handler receives typed, validated values; a parse failure becomes a private INVALID_PARAMS reply.
@@ -48,6 +57,7 @@ export interface CommandDefinition<Input extends z.ZodType = z.ZodType> {
   dm: boolean;
   options?: readonly CommandOption[];
   subcommands?: readonly Subcommand[];
+  groups?: readonly SubcommandGroup[];
   input: Input;
   run(ctx: CommandContext, input: z.output<Input>, services: Services): Promise<void>;
 }

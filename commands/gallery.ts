@@ -53,7 +53,7 @@ function galleryMessage(view: GalleryView, title: string, moreId: string | undef
         { name: 'Date', value: dateOf(asset.createdAt), inline: true },
         { name: 'Link', value: asset.shareUrl },
       ],
-      ...(asset.nsfw ? { spoiler: true } : {}),
+      ...(asset.spoiler ? { spoiler: true } : {}),
     })),
     buttons,
     private: true,
@@ -146,9 +146,11 @@ function visibleAsset(ctx: CommandContext, services: Services, assetId: string |
   return asset;
 }
 
-function mayDelete(ctx: CommandContext, services: Services, asset: DeliveredAsset): { owner: boolean } {
+async function mayDelete(ctx: CommandContext, services: Services, asset: DeliveredAsset): Promise<{ owner: boolean }> {
   const owner = services.gallery.isOwner(ctx.user, asset);
-  if (!owner && !ctx.canModerate) throw new AppError('NOT_ALLOWED', 'not the owner', { reason: 'Only its owner or a moderator can delete this.' });
+  if (!owner && !(await services.moderation.isModerator(ctx))) {
+    throw new AppError('NOT_ALLOWED', 'not the owner', { reason: 'Only its owner or a moderator can delete this.' });
+  }
   return { owner };
 }
 
@@ -170,7 +172,7 @@ export const galleryComponents: ComponentHandler[] = [
     async run(ctx, [assetId], services, values) {
       await ctx.defer({ private: true });
       visibleAsset(ctx, services, assetId);
-      services.gallery.report(ctx.user, assetId ?? '', values?.reason);
+      await services.moderation.report(ctx.user, assetId ?? '', values?.reason);
       await ctx.reply({ text: 'Thank you. The moderators will review this result.', private: true });
     },
   },
@@ -198,7 +200,7 @@ export const galleryComponents: ComponentHandler[] = [
     name: 'delete',
     async run(ctx, [assetId], services) {
       const asset = visibleAsset(ctx, services, assetId);
-      mayDelete(ctx, services, asset);
+      await mayDelete(ctx, services, asset);
       await ctx.reply({
         text: `Delete **${asset.prompt.slice(0, 150)}**? This removes the file and its share link for good.`,
         buttons: [[{ kind: 'action', id: componentId('deleteyes', asset.id), label: 'Delete for good', style: 'danger' }]],
@@ -212,9 +214,15 @@ export const galleryComponents: ComponentHandler[] = [
       await ctx.defer({ private: true });
       const asset = services.gallery.get(assetId ?? '');
       if (!asset) throw new AppError('NOT_FOUND', 'no such asset', { reason: 'That item no longer exists.' });
-      const { owner } = mayDelete(ctx, services, asset);
+      const { owner } = await mayDelete(ctx, services, asset);
       if (asset.removedAt !== null) throw new AppError('NOT_FOUND', 'already removed', { reason: 'That item was already deleted.' });
-      await services.gallery.remove(asset, { by: owner ? 'owner' : `moderator:${ctx.platform}:${ctx.user.platformUserId}`, reason: owner ? 'deleted by owner' : 'deleted by a moderator' });
+      if (owner) {
+        await services.gallery.remove(asset, { by: 'owner', reason: 'deleted by owner' });
+      } else {
+        // A moderator's deletion is a moderation action: logged, and the owner is told.
+        const actor = await services.moderation.assertModerator(ctx);
+        await services.moderation.remove(actor, asset.jobId, asset.position, 'deleted by a moderator');
+      }
       await ctx.reply({ text: 'Deleted. The file and its share link are gone.', private: true });
     },
   },

@@ -7,6 +7,7 @@ import type { CommandContext } from './context.js';
 import { parseComponentId, type CommandDefinition, type ComponentHandler, type Services } from './define.js';
 import { animate, imagine } from './generate.js';
 import { gallery, galleryComponents } from './gallery.js';
+import { mod, reviewComponents } from './mod.js';
 import { errorReply } from './render.js';
 
 export type { Attachment, Button, Card, CommandContext, FormSpec, Message } from './context.js';
@@ -16,9 +17,9 @@ export { deliveryMessage, progressMessage, queuedMessage } from './render.js';
 export { suggest, type Choice } from './autocomplete.js';
 
 /** Every slash command, as data: adapters register and route from this list. */
-export const COMMANDS = [imagine, animate, gallery, key, jobs, models, help] as const satisfies readonly CommandDefinition[];
+export const COMMANDS = [imagine, animate, gallery, key, jobs, models, help, mod] as const satisfies readonly CommandDefinition[];
 
-export const COMPONENTS: readonly ComponentHandler[] = [...keyComponents, cancelComponent, ...galleryComponents];
+export const COMPONENTS: readonly ComponentHandler[] = [...keyComponents, cancelComponent, ...galleryComponents, ...reviewComponents];
 
 const commandsByName = new Map<string, CommandDefinition>(COMMANDS.map((command) => [command.name, command as CommandDefinition]));
 const componentsByName = new Map(COMPONENTS.map((component) => [component.name, component]));

@@ -56,7 +56,7 @@ function assetCard(job: Job, asset: DeliveredAsset, index: number, total: number
     url: asset.shareUrl,
     ...(asset.kind === 'image' ? { imageUrl: asset.mediaUrl } : asset.posterUrl ? { imageUrl: asset.posterUrl } : {}),
     fields,
-    ...(asset.nsfw ? { spoiler: true } : {}),
+    ...(asset.spoiler ? { spoiler: true } : {}),
   };
 }
 
@@ -93,6 +93,17 @@ export function cancelledMessage(job: Job): Message {
   return { text: `Cancelled: **${clip(job.prompt, 150)}**.`, private: job.private };
 }
 
+export function heldMessage(job: Job): Message {
+  return {
+    text: `Your result for **${clip(job.prompt, 150)}** is ready and waits for a moderator's review. I will let you know when they decide.`,
+    private: true,
+  };
+}
+
+export function blockedMessage(job: Job, reason: string): Message {
+  return { text: `Your result for **${clip(job.prompt, 150)}** was not posted: ${reason}`, private: true };
+}
+
 export function deliveryMessage(delivery: Delivery): Message {
   switch (delivery.status) {
     case 'succeeded':
@@ -101,6 +112,10 @@ export function deliveryMessage(delivery: Delivery): Message {
       return failureMessage(delivery);
     case 'cancelled':
       return cancelledMessage(delivery.job);
+    case 'held':
+      return heldMessage(delivery.job);
+    case 'blocked':
+      return blockedMessage(delivery.job, delivery.reason);
   }
 }
 

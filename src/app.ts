@@ -18,6 +18,7 @@ import { createStorage } from './storage/index.js';
 import type { StorageDriver } from './storage/types.js';
 import { GalleryService } from './services/gallery.js';
 import { KeyService } from './services/keys.js';
+import { ModerationService } from './moderation/service.js';
 import type { Services } from '../commands/define.js';
 
 /** Which parts this process runs. `npm start` runs all; `npm run start:worker` only `generate`. */
@@ -267,7 +268,21 @@ async function startOwner(config: Config, options: AppOptions, shared: SharedPar
       );
     }),
   );
-  const service = new GenerationService({
+  const gallery = new GalleryService(repos, storage, links, logger, deliverers, keyring);
+  // The two services need each other: moderation refuses requests, and a ban cancels jobs.
+  let service: GenerationService | undefined;
+  const moderation = new ModerationService({
+    repos,
+    links,
+    gallery,
+    queues,
+    deliverers,
+    keyring,
+    logger,
+    cancelJob: async (job) => service?.cancelJob(job),
+  });
+  service = new GenerationService({
+    moderation,
     repos,
     queues,
     redis,
@@ -285,7 +300,8 @@ async function startOwner(config: Config, options: AppOptions, shared: SharedPar
   const services: Services = {
     generation: service,
     keys: new KeyService(repos, keyring, transport),
-    gallery: new GalleryService(repos, storage, links, logger, deliverers, keyring),
+    gallery,
+    moderation,
     maxInputBytes: config.maxInputBytes,
     maxActiveJobsPerUser: config.maxActiveJobsPerUser,
   };
@@ -305,7 +321,7 @@ async function startOwner(config: Config, options: AppOptions, shared: SharedPar
     closers.push(() => bot.close());
     slack = bot;
   }
-  const deliverWorker = createDeliverWorker({ redis, keyring, prefix: config.queuePrefix, repos, links, deliverers, events, metrics, logger });
+  const deliverWorker = createDeliverWorker({ redis, keyring, prefix: config.queuePrefix, repos, links, deliverers, events, metrics, logger, moderation });
   await deliverWorker.start();
   closers.push(() => deliverWorker.close());
   const http = new HttpServer({

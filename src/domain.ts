@@ -24,3 +24,13 @@ export interface UserRef {
   workspaceId: string;
   platformUserId: string;
 }
+
+/** What a community does with an output: show it, show it blurred, wait for a moderator, or never post it. */
+export const OUTPUT_POLICIES = ['allow', 'spoiler', 'hold', 'block'] as const;
+export type OutputPolicy = (typeof OUTPUT_POLICIES)[number];
+
+/** A Discord server or a Slack workspace: where moderation settings, bans and the audit log belong. */
+export interface CommunityRef {
+  platform: Platform;
+  workspaceId: string;
+}

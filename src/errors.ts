@@ -15,6 +15,12 @@ export const ERROR_CODES = [
   'TOO_MANY_JOBS',
   'NOT_ALLOWED',
   'NOT_FOUND',
+  // The community's moderation, also before any fal call.
+  'BANNED',
+  'PROMPT_BLOCKED',
+  'MODEL_NOT_ALLOWED',
+  'DAILY_LIMIT',
+  'NOT_MODERATOR',
   // fal's answers.
   'INVALID_KEY',
   'FORBIDDEN',
@@ -42,6 +48,10 @@ export interface ErrorDetails {
   maxBytes?: number;
   /** fal's request id, when there was one. */
   requestId?: string;
+  /** For DAILY_LIMIT: when the next generation frees up (ms). */
+  until?: number;
+  /** For PROMPT_BLOCKED: the blocklist entry the prompt matched. */
+  matched?: string;
 }
 
 const RETRYABLE: ReadonlySet<ErrorCode> = new Set(['RATE_LIMITED', 'PROVIDER_UNAVAILABLE', 'STORAGE_FAILED']);
@@ -121,6 +131,16 @@ export function userMessage(error: unknown, words: PlatformWords = DEFAULT_WORDS
       return details.reason ?? "You're not allowed to do that.";
     case 'NOT_FOUND':
       return details.reason ?? 'That item no longer exists.';
+    case 'BANNED':
+      return `The moderators of ${words.community} have banned you from generating here${details.reason ? ` (${sentence(details.reason).slice(0, -1)})` : ''}. Ask them if you think this is a mistake.`;
+    case 'PROMPT_BLOCKED':
+      return `Your prompt contains something ${words.community} does not allow${details.matched ? ` ("${details.matched}")` : ''}. Nothing was generated; please rephrase it.`;
+    case 'MODEL_NOT_ALLOWED':
+      return `${sentence(details.reason ?? `${words.community} does not allow that model`)}${details.allowed?.length ? ` Allowed here: ${details.allowed.join(', ')}.` : ''}`;
+    case 'DAILY_LIMIT':
+      return `You have reached ${words.community}'s limit of ${details.limit ?? 'its'} generations a day.${details.until ? ` Your next one frees up at ${new Date(details.until).toISOString().slice(11, 16)} UTC.` : ''}`;
+    case 'NOT_MODERATOR':
+      return `Only moderators of ${words.community} can do that.${details.reason ? ` ${sentence(details.reason)}` : ''}`;
     case 'INVALID_KEY':
       return `fal rejected your key (it may have been revoked or mistyped). Register it again with ${words.registerKey}.`;
     case 'FORBIDDEN':

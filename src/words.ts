@@ -20,6 +20,8 @@ export interface PlatformWords {
   paramsSyntax: string;
   /** Key registration is sent to a DM (Discord) rather than opened as a private form wherever asked (Slack). */
   keyRegistrationInDm: boolean;
+  /** Where moderation settings belong: "this server", "this workspace". */
+  community: string;
 }
 
 export const DISCORD_WORDS: PlatformWords = {
@@ -35,6 +37,7 @@ export const DISCORD_WORDS: PlatformWords = {
   optionName: (name) => name,
   paramsSyntax: '`params:` (extra model settings as `key=value`)',
   keyRegistrationInDm: true,
+  community: 'this server',
 };
 
 /** Slack's flags (src/bots/slack/flags.ts) for the command options. */
@@ -53,6 +56,7 @@ export const SLACK_WORDS: PlatformWords = {
   optionName: (name) => SLACK_FLAG(name),
   paramsSyntax: '`key=value` pairs in the text (extra model settings)',
   keyRegistrationInDm: false,
+  community: 'this workspace',
 };
 
 /** Tests and platform-less callers speak Discord's dialect. */

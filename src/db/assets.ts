@@ -7,7 +7,7 @@ import type { Asset, AssetRow, GalleryPage, GalleryQuery, NewAsset, RemoveAsset 
 const ASSET_COLUMN_NAMES = [
   'id', 'job_id', 'owner_user_id', 'position', 'kind', 'storage_driver', 'storage_key', 'content_type', 'bytes',
   'sha256', 'width', 'height', 'duration_seconds', 'seed', 'inference_ms', 'nsfw', 'share_id', 'visibility',
-  'poster_storage_key', 'model_id', 'prompt', 'created_at', 'removed_at', 'removed_by', 'removed_reason',
+  'poster_storage_key', 'model_id', 'prompt', 'created_at', 'removed_at', 'removed_by', 'removed_reason', 'held',
 ] as const;
 const ASSET_COLUMNS = columns(ASSET_COLUMN_NAMES);
 
@@ -43,6 +43,7 @@ export function toAsset(row: AssetRow): Asset {
     removedAt: row.removed_at,
     removedBy: row.removed_by,
     removedReason: row.removed_reason,
+    held: row.held === 1,
   };
 }
 
@@ -158,7 +159,7 @@ export class AssetRepository {
     this.#jobForAssets = db.prepare<[string], JobForAssets>('SELECT user_id, model_id, prompt, private FROM jobs WHERE id = ?');
     // Idempotent per output: a replayed save keeps the first row and, with it, the share id already handed out.
     this.#insert = db.prepare<[InsertAssetParams]>(`
-      INSERT INTO assets (${ASSET_COLUMN_NAMES.filter((name) => !name.startsWith('removed_')).join(', ')})
+      INSERT INTO assets (${ASSET_COLUMN_NAMES.filter((name) => !name.startsWith('removed_') && name !== 'held').join(', ')})
       VALUES (@id, @job_id, @owner_user_id, @position, @kind, @storage_driver, @storage_key, @content_type, @bytes,
               @sha256, @width, @height, @duration_seconds, @seed, @inference_ms, @nsfw, @share_id, @visibility,
               @poster_storage_key, @model_id, @prompt, @created_at)
@@ -280,7 +281,8 @@ export class AssetRepository {
       params.kind = query.kind;
       where.push('kind = @kind');
     }
-    if (query.publicOnly) where.push("visibility = 'public'");
+    // Outputs waiting for a moderator are their owner's alone until approved.
+    if (query.publicOnly) where.push("visibility = 'public'", 'held = 0');
     if (query.search !== undefined && query.search.trim() !== '') {
       const terms = toFtsTerms(query.search);
       // Text with no letters or digits cannot match any prompt.

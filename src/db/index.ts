@@ -3,6 +3,7 @@ import { AssetRepository } from './assets.js';
 import { JobRepository } from './jobs.js';
 import { FalKeyRepository } from './keys.js';
 import { PostRepository } from './posts.js';
+import { ModerationRepository } from './moderation.js';
 import { ReportRepository } from './reports.js';
 import { UserRepository } from './users.js';
 
@@ -12,6 +13,18 @@ export { UserRepository, toUser } from './users.js';
 export { FalKeyRepository, toFalKey } from './keys.js';
 export { JobRepository, toJob } from './jobs.js';
 export { ReportRepository, type Report } from './reports.js';
+export {
+  DEFAULT_SETTINGS,
+  ModerationRepository,
+  type Ban,
+  type BlockedPattern,
+  type CommunitySettings,
+  type ModAction,
+  type NewModAction,
+  type ReviewPost,
+  type ReviewPostKind,
+  type SettingsPatch,
+} from './moderation.js';
 export { PostRepository, toPost, type NewPost, type Post, type PostKind } from './posts.js';
 export { AssetRepository, GALLERY_MAX_LIMIT, InvalidCursorError, newShareId, toAsset, toFtsTerms } from './assets.js';
 export type * from './types.js';
@@ -23,6 +36,7 @@ export interface Repositories {
   assets: AssetRepository;
   posts: PostRepository;
   reports: ReportRepository;
+  moderation: ModerationRepository;
 }
 
 export interface RepositoryOptions {
@@ -40,5 +54,6 @@ export function createRepositories(db: Database, options: RepositoryOptions = {}
     assets: new AssetRepository(db, now),
     posts: new PostRepository(db, now),
     reports: new ReportRepository(db, now),
+    moderation: new ModerationRepository(db, now),
   };
 }

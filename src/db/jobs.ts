@@ -2,12 +2,12 @@ import { randomUUID } from 'node:crypto';
 import type { Database } from 'better-sqlite3';
 import { ACTIVE_JOB_STATUSES, ASSET_KINDS, JOB_STATUSES, PLATFORMS, type JobStatus } from '../domain.js';
 import { columns, isRecord, oneOf, parseJson } from './mapping.js';
-import type { CreateJobResult, FinishJob, Job, JobRow, NewJob } from './types.js';
+import { REVIEW_STATES, type CreateJobResult, type DailyCap, type FinishJob, type Job, type JobRow, type NewJob } from './types.js';
 
 const JOB_COLUMNS = columns([
   'id', 'user_id', 'platform', 'workspace_id', 'channel_id', 'kind', 'model_id', 'prompt', 'params', 'status',
   'fal_request_id', 'error_code', 'error_message', 'reply', 'private', 'created_at', 'started_at', 'finished_at',
-  'delivered_at',
+  'delivered_at', 'review_state',
 ]);
 
 /** The active statuses as an SQL list; built from the domain constant so the two cannot drift. */
@@ -36,6 +36,7 @@ export function toJob(row: JobRow): Job {
     startedAt: row.started_at,
     finishedAt: row.finished_at,
     deliveredAt: row.delivered_at,
+    reviewState: row.review_state === null ? null : oneOf(row.review_state, REVIEW_STATES, 'jobs.review_state'),
   };
 }
 
@@ -68,6 +69,10 @@ export class JobRepository {
   readonly #listRecent;
   readonly #countByStatus;
   readonly #createWithinLimit;
+  readonly #countRecent;
+  readonly #setReviewState;
+  readonly #holdAssets;
+  readonly #changeReviewState;
 
   constructor(db: Database, now: () => number) {
     this.#now = now;
@@ -104,9 +109,28 @@ export class JobRepository {
     this.#countByStatus = db.prepare<[], { status: string; n: number }>(
       'SELECT status, count(*) AS n FROM jobs GROUP BY status',
     );
-    this.#createWithinLimit = db.transaction((job: InsertJobParams, maxActive: number): CreateJobResult => {
+    // Failed jobs made nothing and do not count against a daily cap; cancelled ones may have.
+    this.#countRecent = db.prepare<[string, string, number, number], { used: number; oldest: number | null }>(`
+      SELECT count(*) AS used, min(created_at) AS oldest FROM jobs
+      WHERE platform = ? AND workspace_id = ? AND user_id = ? AND created_at >= ? AND status != 'failed'
+    `);
+    this.#setReviewState = db.prepare<[string | null, string, string | null]>(
+      'UPDATE jobs SET review_state = ? WHERE id = ? AND review_state IS ?',
+    );
+    this.#holdAssets = db.prepare<[number, string]>('UPDATE assets SET held = ? WHERE job_id = ?');
+    this.#changeReviewState = db.transaction((id: string, from: Job['reviewState'], to: Job['reviewState']): boolean => {
+      if (this.#setReviewState.run(to, id, from).changes === 0) return false;
+      this.#holdAssets.run(to === 'held' ? 1 : 0, id);
+      return true;
+    });
+    this.#createWithinLimit = db.transaction((job: InsertJobParams, maxActive: number, dailyCap: DailyCap | undefined): CreateJobResult => {
       const active = this.#countActive.get(job.user_id) ?? 0;
       if (active >= maxActive) return { ok: false, active };
+      if (dailyCap) {
+        const recent = this.#countRecent.get(job.platform, job.workspace_id, job.user_id, dailyCap.since);
+        const used = recent?.used ?? 0;
+        if (used >= dailyCap.max) return { ok: false, daily: { used, freesAt: (recent?.oldest ?? job.created_at) + 24 * 3600_000 } };
+      }
       const row = this.#insert.get(job);
       if (!row) throw new Error('insert returned no row');
       return { ok: true, job: toJob(row) };
@@ -118,7 +142,7 @@ export class JobRepository {
    * and the insert run under one BEGIN IMMEDIATE, which takes SQLite's single write lock before
    * counting, so processes sharing the file serialise here and cannot both squeeze past the limit.
    */
-  createJobWithinLimit(newJob: NewJob, maxActive: number): CreateJobResult {
+  createJobWithinLimit(newJob: NewJob, maxActive: number, dailyCap?: DailyCap): CreateJobResult {
     const reply = newJob.reply === undefined || newJob.reply === null ? null : JSON.stringify(newJob.reply);
     return this.#createWithinLimit.immediate(
       {
@@ -136,6 +160,7 @@ export class JobRepository {
         created_at: newJob.createdAt ?? this.#now(),
       },
       maxActive,
+      dailyCap,
     );
   }
 
@@ -174,6 +199,14 @@ export class JobRepository {
   /** True only for the first call per job: whoever gets true delivers the result, everyone else skips. */
   markDelivered(id: string, at: number): boolean {
     return this.#markDelivered.run(at, id).changes > 0;
+  }
+
+  /**
+   * Moves a job's review state from `from` to `to` (and its outputs in or out of the held set) in one
+   * transaction. False when the job was not in `from`: of two moderators deciding at once, one wins.
+   */
+  changeReviewState(id: string, from: Job['reviewState'], to: Job['reviewState']): boolean {
+    return this.#changeReviewState.immediate(id, from, to);
   }
 
   /** Oldest first. */

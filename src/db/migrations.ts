@@ -155,6 +155,87 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX reports_by_asset ON reports (asset_id, created_at);
     `,
   },
+  {
+    version: 4,
+    name: 'moderation: community settings, blocklists, bans, review posts, audit log',
+    up: /* sql */ `
+      -- One row per Discord server or Slack workspace that changed a setting; absent means the defaults.
+      CREATE TABLE community_settings (
+        platform             TEXT    NOT NULL,
+        workspace_id         TEXT    NOT NULL,
+        review_channel_id    TEXT,
+        -- Who moderates besides Discord's Manage Messages and Slack's workspace admins: these users,
+        -- and the members of this group (a Discord role, a Slack user group).
+        moderator_user_ids   TEXT    NOT NULL DEFAULT '[]' CHECK (json_valid(moderator_user_ids)),
+        moderator_group_id   TEXT,
+        nsfw_policy          TEXT    NOT NULL DEFAULT 'spoiler' CHECK (nsfw_policy IN ('allow', 'spoiler', 'hold', 'block')),
+        other_policy         TEXT    NOT NULL DEFAULT 'allow' CHECK (other_policy IN ('allow', 'spoiler', 'hold', 'block')),
+        -- NULL: every model in the catalog.
+        allowed_models       TEXT    CHECK (allowed_models IS NULL OR json_valid(allowed_models)),
+        -- NULL: no cap.
+        daily_cap            INTEGER CHECK (daily_cap IS NULL OR daily_cap > 0),
+        updated_at           INTEGER NOT NULL,
+        PRIMARY KEY (platform, workspace_id)
+      ) STRICT;
+
+      CREATE TABLE blocklist (
+        platform     TEXT    NOT NULL,
+        workspace_id TEXT    NOT NULL,
+        -- As the moderator typed it (lower-cased): a word, a phrase, a word with * wildcards, or /regex/.
+        pattern      TEXT    NOT NULL,
+        added_by     TEXT    NOT NULL,
+        created_at   INTEGER NOT NULL,
+        PRIMARY KEY (platform, workspace_id, pattern)
+      ) STRICT;
+
+      -- By platform user id: a member can be banned before they ever used the bot.
+      CREATE TABLE bans (
+        platform         TEXT    NOT NULL,
+        workspace_id     TEXT    NOT NULL,
+        platform_user_id TEXT    NOT NULL,
+        banned_by        TEXT    NOT NULL,
+        reason           TEXT,
+        created_at       INTEGER NOT NULL,
+        PRIMARY KEY (platform, workspace_id, platform_user_id)
+      ) STRICT;
+
+      -- Messages in a review channel: one per job for its outputs (posted or held), one per reported output.
+      CREATE TABLE review_posts (
+        id          INTEGER PRIMARY KEY,
+        job_id      TEXT    NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+        asset_id    TEXT    REFERENCES assets (id) ON DELETE CASCADE,
+        kind        TEXT    NOT NULL CHECK (kind IN ('output', 'report')),
+        platform    TEXT    NOT NULL,
+        channel_id  TEXT    NOT NULL,
+        message_id  TEXT    NOT NULL,
+        created_at  INTEGER NOT NULL,
+        -- Set when a moderator acted on it (approve, remove); the message then shows the outcome.
+        closed_at   INTEGER,
+        outcome     TEXT
+      ) STRICT;
+      CREATE UNIQUE INDEX review_posts_one ON review_posts (job_id, kind, coalesce(asset_id, ''));
+
+      -- A held job's outputs wait for a moderator: not posted, not in other members' galleries.
+      ALTER TABLE jobs ADD COLUMN review_state TEXT CHECK (review_state IN ('held', 'approved', 'rejected'));
+      ALTER TABLE assets ADD COLUMN held INTEGER NOT NULL DEFAULT 0 CHECK (held IN (0, 1));
+
+      CREATE TABLE mod_actions (
+        id           INTEGER PRIMARY KEY,
+        platform     TEXT    NOT NULL,
+        workspace_id TEXT    NOT NULL,
+        -- The moderator's platform user id, or 'policy' for what the settings did by themselves.
+        actor        TEXT    NOT NULL,
+        action       TEXT    NOT NULL,
+        -- What it was done to: a user id, an asset id, a setting name, a pattern.
+        target       TEXT,
+        reason       TEXT,
+        created_at   INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX mod_actions_recent ON mod_actions (platform, workspace_id, created_at DESC, id DESC);
+      -- The daily cap counts a member's jobs in one community over the last day.
+      CREATE INDEX jobs_workspace_user_created ON jobs (platform, workspace_id, user_id, created_at);
+    `,
+  },
 ];
 
 export interface AppliedMigration {

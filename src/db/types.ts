@@ -80,7 +80,12 @@ export interface Job {
   startedAt: number | null;
   finishedAt: number | null;
   deliveredAt: number | null;
+  /** Set when the community's policy held the result for review, and after a moderator decided. */
+  reviewState: ReviewState | null;
 }
+
+export const REVIEW_STATES = ['held', 'approved', 'rejected'] as const;
+export type ReviewState = (typeof REVIEW_STATES)[number];
 
 export interface NewJob {
   /** Defaults to a random UUID. */
@@ -100,7 +105,18 @@ export interface NewJob {
   createdAt?: number;
 }
 
-export type CreateJobResult = { ok: true; job: Job } | { ok: false; active: number };
+export type CreateJobResult =
+  | { ok: true; job: Job }
+  | { ok: false; active: number }
+  /** The community's daily cap: `used` jobs in the window; the oldest of them leaves it at `freesAt`. */
+  | { ok: false; daily: { used: number; freesAt: number } };
+
+/** A community's cap on one member's generations per rolling day. */
+export interface DailyCap {
+  max: number;
+  /** The start of the window (now minus a day). */
+  since: number;
+}
 
 export interface FinishJob {
   status: FinalJobStatus;
@@ -129,6 +145,7 @@ export interface JobRow {
   started_at: number | null;
   finished_at: number | null;
   delivered_at: number | null;
+  review_state: string | null;
 }
 
 // ── assets ───────────────────────────────────────────────────────────────────────────────────────
@@ -162,6 +179,8 @@ export interface Asset {
   removedAt: number | null;
   removedBy: string | null;
   removedReason: string | null;
+  /** Waiting for a moderator's review (its job is held): shown to its owner only. */
+  held: boolean;
 }
 
 /** One stored output. Owner, model and prompt come from the job. */
@@ -241,4 +260,5 @@ export interface AssetRow {
   removed_at: number | null;
   removed_by: string | null;
   removed_reason: string | null;
+  held: number;
 }

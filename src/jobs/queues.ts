@@ -1,12 +1,13 @@
 import { Queue, type ConnectionOptions, type DefaultJobOptions } from 'bullmq';
 import { Redis, type RedisOptions } from 'ioredis';
-import type { DeliverJobData, GenerateJobData, GenerateOutcome } from './types.js';
+import type { DeliverJobData, GenerateJobData, GenerateOutcome, ReviewJobData } from './types.js';
 
 export const GENERATE_QUEUE = 'generate';
 export const DELIVER_QUEUE = 'deliver';
 
 export type GenerateQueue = Queue<GenerateJobData, GenerateOutcome, 'generate'>;
-export type DeliverQueue = Queue<DeliverJobData, void, 'deliver'>;
+/** `deliver` jobs post outcomes; `review` jobs mirror them to a review channel. Both run in the owning process. */
+export type DeliverQueue = Queue<DeliverJobData | ReviewJobData, void, 'deliver' | 'review'>;
 
 export interface QueueTuning {
   /** Attempts for retryable fal failures (rate limit, outage). */

@@ -4,8 +4,8 @@ import type { Keyring } from '../crypto/keyring.js';
 import { openReply, sealReply } from './reply-seal.js';
 import type { Redis } from 'ioredis';
 import { buildInput, chooseModel, getModel, ModelChoiceError, type CatalogModel } from '../catalog/index.js';
-import type { Job, Repositories } from '../db/index.js';
-import type { AssetKind, InputBucket, UserRef } from '../domain.js';
+import type { DailyCap, Job, Repositories } from '../db/index.js';
+import type { AssetKind, CommunityRef, InputBucket, UserRef } from '../domain.js';
 import { AppError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { PipelineEvents } from './deliver.js';
@@ -42,6 +42,15 @@ export interface EnqueuedGeneration {
   position: number;
 }
 
+/** The community's rules for requests (implemented by the moderation service). */
+export interface RequestModeration {
+  /** Throws a coded AppError when the member is banned here or the text matches the blocklist. */
+  admit(request: { user: UserRef; workspaceId: string; prompt: string; params?: Record<string, unknown> | undefined }): void;
+  /** Catalog ids the community allows; null: all. */
+  allowedModels(community: CommunityRef): string[] | null;
+  dailyCap(community: CommunityRef): DailyCap | undefined;
+}
+
 export interface GenerationServiceOptions {
   repos: Repositories;
   queues: Queues;
@@ -53,6 +62,8 @@ export interface GenerationServiceOptions {
   logger: Logger;
   maxActiveJobsPerUser: number;
   maxInputBytes: number;
+  /** The communities' rules; without it nothing is refused for moderation reasons. */
+  moderation?: RequestModeration;
 }
 
 /**
@@ -69,9 +80,12 @@ export class GenerationService {
 
   /** Validates, checks the key and the per-user limit, records the job, and queues it. */
   async enqueue(request: GenerationRequest): Promise<EnqueuedGeneration> {
-    const { repos } = this.options;
+    const { repos, moderation } = this.options;
     const files = request.files ?? [];
-    const model = pickModel(request.model, request.kind, files);
+    const community: CommunityRef = { platform: request.user.platform, workspaceId: request.workspaceId };
+    // Bans and the blocklist come first: a banned member learns that, not which parameter was wrong.
+    moderation?.admit({ user: request.user, workspaceId: request.workspaceId, prompt: request.prompt, params: request.params });
+    const model = pickModel(request.model, request.kind, files, moderation?.allowedModels(community) ?? null);
     const attachments: Partial<Record<InputBucket, number>> = {};
     for (const file of files) attachments[file.bucket] = (attachments[file.bucket] ?? 0) + 1;
     const built = buildInput(model, {
@@ -98,6 +112,7 @@ export class GenerationService {
     if (!key) throw new AppError('NO_KEY', 'no fal key registered');
 
     const jobId = randomUUID();
+    const dailyCap = moderation?.dailyCap(community);
     const created = repos.jobs.createJobWithinLimit(
       {
         id: jobId,
@@ -113,8 +128,12 @@ export class GenerationService {
         private: request.private ?? false,
       },
       this.options.maxActiveJobsPerUser,
+      dailyCap,
     );
     if (!created.ok) {
+      if ('daily' in created) {
+        throw new AppError('DAILY_LIMIT', `user made ${created.daily.used} jobs today`, { limit: dailyCap?.max ?? created.daily.used, until: created.daily.freesAt });
+      }
       throw new AppError('TOO_MANY_JOBS', `user has ${created.active} active jobs`, { limit: this.options.maxActiveJobsPerUser });
     }
     const job = created.job;
@@ -164,13 +183,26 @@ export class GenerationService {
    * whichever worker holds it (on any host). Either way the outcome arrives through delivery.
    */
   async cancel(jobId: string, requestedBy: UserRef): Promise<Job> {
-    const { repos, redis, prefix, queues } = this.options;
+    const { repos } = this.options;
     const job = repos.jobs.getJob(jobId);
     const user = repos.users.findUser(requestedBy);
     if (!job || !user || job.userId !== user.id) throw new AppError('NOT_FOUND', 'no such job', { reason: 'That job does not exist or is not yours.' });
     if (!['queued', 'running', 'saving'].includes(job.status)) {
       throw new AppError('NOT_FOUND', 'job already finished', { reason: 'That job has already finished.' });
     }
+    await this.stop(job);
+    return job;
+  }
+
+  /** Stops a job whoever owns it (a ban cancels the member's jobs); a finished job is left as it is. */
+  async cancelJob(job: Job): Promise<void> {
+    if (!['queued', 'running', 'saving'].includes(job.status)) return;
+    await this.stop(job);
+  }
+
+  private async stop(job: Job): Promise<void> {
+    const { redis, prefix, queues } = this.options;
+    const jobId = job.id;
     // The flag covers a worker that takes the job after the broadcast below.
     await redis.set(cancelKey(prefix, jobId), '1', 'EX', 24 * 3600);
     const bullJob = await queues.generate.getJob(jobId);
@@ -188,7 +220,6 @@ export class GenerationService {
       await redis.publish(cancelChannel(prefix), jobId);
     }
     this.log.info({ jobId, removed }, 'cancel requested');
-    return job;
   }
 
   /**
@@ -222,7 +253,34 @@ export class GenerationService {
   }
 }
 
-function pickModel(explicit: string | undefined, kind: AssetKind, files: readonly InputFileRef[]): CatalogModel {
+/**
+ * The model a request runs on. A community that allows only some models: an explicit other one is
+ * refused (naming those allowed); with none asked for, the first allowed one that takes the
+ * attachments stands in for the default.
+ */
+function pickModel(explicit: string | undefined, kind: AssetKind, files: readonly InputFileRef[], allowed: readonly string[] | null): CatalogModel {
+  const model = chooseCatalogModel(explicit, kind, files);
+  if (allowed === null || allowed.includes(model.id)) return model;
+  const allowedNames = allowed.flatMap((id) => {
+    const candidate = getModel(id);
+    return candidate && candidate.kind === kind ? [candidate.aliases[0] ?? candidate.id] : [];
+  });
+  if (!explicit?.trim()) {
+    const buckets = new Set(files.map((file) => file.bucket));
+    const fitting = allowed
+      .map((id) => getModel(id))
+      .find((candidate) => candidate !== undefined && candidate.kind === kind && [...buckets].every((bucket) => candidate.buckets[bucket] !== undefined));
+    if (fitting) return fitting;
+  }
+  throw new AppError('MODEL_NOT_ALLOWED', `model ${model.id} not allowed here`, {
+    reason: allowedNames.length
+      ? `The moderators here allow only some ${kind} models, and ${model.name} is not one of them`
+      : `The moderators here allow no ${kind} model that takes ${files.length ? 'these attachments' : 'this request'}`,
+    allowed: allowedNames,
+  });
+}
+
+function chooseCatalogModel(explicit: string | undefined, kind: AssetKind, files: readonly InputFileRef[]): CatalogModel {
   try {
     return chooseModel({
       ...(explicit ? { explicit } : {}),

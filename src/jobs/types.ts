@@ -85,6 +85,11 @@ export interface DeliverJobData {
   outcome: GenerateOutcome;
 }
 
+/** After a delivery: mirror the job's outputs to its community's review channel (a job of its own, retried apart). */
+export interface ReviewJobData {
+  jobId: string;
+}
+
 export type ProgressStage = 'uploading' | 'submitted' | 'in_queue' | 'running' | 'saving' | 'save_delayed';
 
 /** Published through BullMQ progress, so it reaches the owning process from any worker host. */

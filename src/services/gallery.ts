@@ -16,6 +16,8 @@ export type GalleryFilters = Omit<GalleryQuery, 'publicOnly'>;
 
 /** A user's history, and removal that really removes: the stored object, then the record and link. */
 export class GalleryService {
+  private readonly removalListeners: Array<(asset: Asset, removal: { by: string; reason?: string }) => Promise<void>> = [];
+
   constructor(
     private readonly repos: Repositories,
     private readonly storage: StorageDriver,
@@ -75,7 +77,16 @@ export class GalleryService {
     const removed = this.repos.assets.removeAsset(asset.id, { ...removal, at: Date.now() });
     this.logger.info({ assetId: asset.id, by: removal.by }, 'asset removed');
     await this.retractPosts(asset.jobId);
+    for (const listener of this.removalListeners) {
+      // Copies elsewhere (a review channel) follow; the file and link are gone whatever they do.
+      await listener(removed ?? asset, removal).catch((error: unknown) => this.logger.warn({ err: error, assetId: asset.id }, 'a removal follow-up failed'));
+    }
     return removed ?? asset;
+  }
+
+  /** Called after every removal, whoever asked for it (the moderation service updates its review messages). */
+  onRemove(listener: (asset: Asset, removal: { by: string; reason?: string }) => Promise<void>): void {
+    this.removalListeners.push(listener);
   }
 
   /** The chat messages that showed the job's results lose the removed output (or go entirely). */

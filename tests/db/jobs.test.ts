@@ -72,6 +72,7 @@ describe('createJobWithinLimit', () => {
         startedAt: null,
         finishedAt: null,
         deliveredAt: null,
+        reviewState: null,
       },
     });
     expect(repos.jobs.getJob('job-explicit')).toEqual(result.ok ? result.job : undefined);

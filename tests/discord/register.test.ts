@@ -54,7 +54,10 @@ describe('npm run discord:register', () => {
       expect(String(command['description']).length).toBeGreaterThan(0);
       // Guild (0) always; the bot's DMs (1) for commands usable there.
       expect(command['contexts']).toEqual(definition.dm ? [0, 1] : [0]);
-      const declared = definition.subcommands?.map((subcommand) => subcommand.name) ?? definition.options?.map((option) => option.name) ?? [];
+      const declared =
+        definition.subcommands || definition.groups
+          ? [...(definition.subcommands ?? []), ...(definition.groups ?? [])].map((part) => part.name)
+          : (definition.options?.map((option) => option.name) ?? []);
       expect(optionsOf(command).map((option) => option.name).sort()).toEqual([...declared].sort());
       const lists = [optionsOf(command), ...optionsOf(command).filter((option) => option.type === 1).map((option) => option.options ?? [])];
       for (const list of lists) {
@@ -72,6 +75,17 @@ describe('npm run discord:register', () => {
     expect(byName['seed']).toMatchObject({ type: 4, min_value: 0 });
     expect(byName['count']).toMatchObject({ type: 4, min_value: 1, max_value: 4 });
     expect(byName['private']).toMatchObject({ type: 5 });
+    // /mod: a subcommand group for the blocklist, a channel option limited to text channels.
+    const mod = registered.find((command) => command['name'] === 'mod')!;
+    const blocklist = optionsOf(mod).find((option) => option.name === 'blocklist')!;
+    expect(blocklist.type).toBe(2);
+    expect((blocklist.options ?? []).map((option) => [option.name, option.type])).toEqual([
+      ['add', 1],
+      ['remove', 1],
+      ['list', 1],
+    ]);
+    const channel = optionsOf(mod).find((option) => option.name === 'channel')!;
+    expect((channel.options ?? []).find((option) => option.name === 'channel')).toMatchObject({ type: 7, channel_types: [0, 5] });
     const animate = registered.find((command) => command['name'] === 'animate')!;
     expect(optionsOf(animate).map((option) => option.name)).toEqual(expect.arrayContaining(['first_frame', 'last_frame', 'duration']));
     const key = registered.find((command) => command['name'] === 'key')!;

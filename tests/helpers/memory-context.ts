@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Button, Card, CommandContext, FormSpec, Message } from '../../commands/context.js';
+import type { Button, Card, CommandContext, FormSpec, MemberStanding, Message } from '../../commands/context.js';
 import type { Platform, UserRef } from '../../src/domain.js';
 import { testUser } from './app.js';
 
@@ -18,7 +18,12 @@ export interface MemoryContextOptions {
   workspaceId?: string;
   channelId?: string;
   isDirectMessage?: boolean;
+  /** Discord's Manage Messages (a moderator wherever the settings say nothing else). */
   canModerate?: boolean;
+  /** Manage Server / a Slack workspace admin. */
+  isAdmin?: boolean;
+  /** Roles (Discord) or user groups (Slack) the member belongs to. */
+  groups?: string[];
   /** `sendDirectMessage` fails (the user does not accept DMs from the server). */
   dmClosed?: boolean;
 }
@@ -38,7 +43,7 @@ export class MemoryContext implements CommandContext {
   readonly workspaceId: string;
   readonly channelId: string;
   readonly isDirectMessage: boolean;
-  readonly canModerate: boolean;
+  readonly standing: MemberStanding;
   readonly interactionId = randomUUID();
 
   /** Set by `defer`. */
@@ -56,7 +61,12 @@ export class MemoryContext implements CommandContext {
     this.isDirectMessage = options.isDirectMessage ?? false;
     this.workspaceId = options.workspaceId ?? (this.isDirectMessage ? '' : this.user.workspaceId || 'guild-1');
     this.channelId = options.channelId ?? (this.isDirectMessage ? `dm-${this.user.platformUserId}` : 'channel-1');
-    this.canModerate = options.canModerate ?? false;
+    const groups = new Set(options.groups ?? []);
+    this.standing = {
+      managesMessages: options.canModerate ?? false,
+      isAdmin: async () => options.isAdmin ?? false,
+      inGroup: async (groupId) => groups.has(groupId),
+    };
     this.dmClosed = options.dmClosed ?? false;
   }
 

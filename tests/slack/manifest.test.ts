@@ -13,7 +13,7 @@ describe('slack-manifest.json', () => {
   const manifest = JSON.parse(readFileSync('slack-manifest.json', 'utf8')) as Manifest;
 
   it('declares the commands the adapter handles, all at the events URL', () => {
-    expect(manifest.features.slash_commands.map((command) => command.command).sort()).toEqual(['/animate', '/atelier', '/gallery', '/imagine']);
+    expect(manifest.features.slash_commands.map((command) => command.command).sort()).toEqual(['/animate', '/atelier', '/gallery', '/imagine', '/mod']);
     for (const url of [
       ...manifest.features.slash_commands.map((command) => command.url),
       manifest.settings.event_subscriptions.request_url,
@@ -27,7 +27,7 @@ describe('slack-manifest.json', () => {
     expect(manifest.settings.event_subscriptions.bot_events).toEqual(expect.arrayContaining(['app_mention', 'message.im', 'message.channels']));
     expect(manifest.settings.interactivity.is_enabled).toBe(true);
     expect(manifest.oauth_config.scopes.bot).toEqual(
-      expect.arrayContaining(['commands', 'chat:write', 'files:read', 'files:write', 'im:write', 'app_mentions:read', 'im:history']),
+      expect.arrayContaining(['commands', 'chat:write', 'files:read', 'files:write', 'im:write', 'app_mentions:read', 'im:history', 'users:read', 'usergroups:read']),
     );
   });
 });

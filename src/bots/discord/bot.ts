@@ -60,6 +60,9 @@ export function collectOptions(options: readonly CommandInteractionOption[], par
       case ApplicationCommandOptionType.User:
         collected[option.name] = option.user?.id ?? option.value;
         break;
+      case ApplicationCommandOptionType.Channel:
+        collected[option.name] = option.channel?.id ?? option.value;
+        break;
       default:
         collected[option.name] = option.value;
     }

@@ -1,5 +1,6 @@
 import {
   ApplicationCommandOptionType,
+  ChannelType,
   ApplicationCommandType,
   ApplicationIntegrationType,
   InteractionContextType,
@@ -7,7 +8,7 @@ import {
   type APIApplicationCommandOption,
   type RESTPutAPIApplicationCommandsJSONBody,
 } from 'discord.js';
-import type { CommandDefinition, CommandOption } from '../../../commands/define.js';
+import type { CommandDefinition, CommandOption, Subcommand } from '../../../commands/define.js';
 
 const OPTION_TYPE: Record<CommandOption['type'], ApplicationCommandOptionType> = {
   string: ApplicationCommandOptionType.String,
@@ -16,6 +17,7 @@ const OPTION_TYPE: Record<CommandOption['type'], ApplicationCommandOptionType> =
   boolean: ApplicationCommandOptionType.Boolean,
   attachment: ApplicationCommandOptionType.Attachment,
   user: ApplicationCommandOptionType.User,
+  channel: ApplicationCommandOptionType.Channel,
 };
 
 const clip = (text: string, max: number) => (text.length > max ? `${text.slice(0, max - 1)}…` : text);
@@ -51,6 +53,9 @@ function toOption(option: CommandOption): APIApplicationCommandBasicOption {
     case ApplicationCommandOptionType.Attachment:
     case ApplicationCommandOptionType.User:
       return { ...base, type };
+    case ApplicationCommandOptionType.Channel:
+      // Where the bot posts messages: text and announcement channels.
+      return { ...base, type, channel_types: [ChannelType.GuildText, ChannelType.GuildAnnouncement] };
     default:
       throw new Error(`unsupported option type ${option.type}`);
   }
@@ -59,17 +64,30 @@ function toOption(option: CommandOption): APIApplicationCommandBasicOption {
 /** Discord wants required options first. */
 const requiredFirst = (options: readonly CommandOption[]) => [...options].sort((a, b) => Number(b.required ?? false) - Number(a.required ?? false));
 
+function toSubcommand(subcommand: Subcommand) {
+  return {
+    type: ApplicationCommandOptionType.Subcommand as const,
+    name: subcommand.name,
+    description: clip(subcommand.description, 100),
+    options: requiredFirst(subcommand.options).map(toOption),
+  };
+}
+
 /** The platform-neutral definitions in commands/ as Discord application commands. */
 export function toDiscordCommands(commands: readonly CommandDefinition[]): RESTPutAPIApplicationCommandsJSONBody {
   return commands.map((command) => {
-    const options: APIApplicationCommandOption[] = command.subcommands
-      ? command.subcommands.map((subcommand) => ({
-          type: ApplicationCommandOptionType.Subcommand,
-          name: subcommand.name,
-          description: clip(subcommand.description, 100),
-          options: requiredFirst(subcommand.options).map(toOption),
-        }))
-      : requiredFirst(command.options ?? []).map(toOption);
+    const options: APIApplicationCommandOption[] =
+      command.subcommands || command.groups
+        ? [
+            ...(command.subcommands ?? []).map(toSubcommand),
+            ...(command.groups ?? []).map((group) => ({
+              type: ApplicationCommandOptionType.SubcommandGroup as const,
+              name: group.name,
+              description: clip(group.description, 100),
+              options: group.subcommands.map(toSubcommand),
+            })),
+          ]
+        : requiredFirst(command.options ?? []).map(toOption);
     return {
       type: ApplicationCommandType.ChatInput,
       name: command.name,

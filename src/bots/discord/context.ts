@@ -5,7 +5,7 @@ import {
   type MessageComponentInteraction,
   type ModalSubmitInteraction,
 } from 'discord.js';
-import type { CommandContext, FormSpec, Message } from '../../../commands/context.js';
+import type { CommandContext, FormSpec, MemberStanding, Message } from '../../../commands/context.js';
 import type { UserRef } from '../../domain.js';
 import { AppError } from '../../errors.js';
 import { toDiscordModal, toDiscordPayload, type DiscordPayload } from './render.js';
@@ -41,6 +41,23 @@ export function forDiscordJs(payload: DiscordPayload) {
   return { ...rest, allowedMentions: mentions };
 }
 
+/** The role ids of the member who used the interaction (cached member or raw API member alike). */
+function memberRoleIds(interaction: RepliableInteraction): readonly string[] {
+  const member = interaction.member;
+  if (!member) return [];
+  return Array.isArray(member.roles) ? member.roles : [...member.roles.cache.keys()];
+}
+
+/** Everything is in the interaction: its permissions and roles as Discord computed them for this channel. */
+function discordStanding(interaction: RepliableInteraction): MemberStanding {
+  const permissions = interaction.memberPermissions;
+  return {
+    managesMessages: permissions?.has(PermissionFlagsBits.ManageMessages) ?? false,
+    isAdmin: async () => permissions?.has(PermissionFlagsBits.ManageGuild) ?? false,
+    inGroup: async (roleId) => memberRoleIds(interaction).includes(roleId),
+  };
+}
+
 /** Translates one interaction to the platform-neutral context the commands use. */
 export class DiscordContext implements CommandContext {
   readonly platform = 'discord' as const;
@@ -48,7 +65,7 @@ export class DiscordContext implements CommandContext {
   readonly workspaceId: string;
   readonly channelId: string;
   readonly isDirectMessage: boolean;
-  readonly canModerate: boolean;
+  readonly standing: MemberStanding;
   /** Set the moment a first response starts, so the safety defer never races a handler's own. */
   private responding = false;
   private ephemeralAck: boolean | undefined;
@@ -65,7 +82,7 @@ export class DiscordContext implements CommandContext {
     this.workspaceId = interaction.guildId ?? '';
     this.channelId = interaction.channelId ?? '';
     this.isDirectMessage = !interaction.guildId;
-    this.canModerate = interaction.memberPermissions?.has(PermissionFlagsBits.ManageMessages) ?? false;
+    this.standing = discordStanding(interaction);
   }
 
   get hasResponded(): boolean {

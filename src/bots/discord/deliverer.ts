@@ -3,7 +3,16 @@ import { z } from 'zod';
 import type { Message } from '../../../commands/context.js';
 import { deliveryMessage, progressMessage } from '../../../commands/render.js';
 import type { Job, Post } from '../../db/index.js';
-import type { Deliverer, DeliveredAsset, Delivery, PostedMessage } from '../../jobs/deliver.js';
+import type { UserRef } from '../../domain.js';
+import {
+  isPrivateNotice,
+  type DeliverOptions,
+  type Deliverer,
+  type DeliveredAsset,
+  type Delivery,
+  type ModerationOutlet,
+  type PostedMessage,
+} from '../../jobs/deliver.js';
 import type { GenerateProgress } from '../../jobs/types.js';
 import type { Logger } from '../../logger.js';
 import { extensionFor } from '../../storage/keys.js';
@@ -22,6 +31,11 @@ const routeSchema = z.object({
   attachmentSizeLimit: z.number(),
   ephemeral: z.boolean(),
 }) satisfies z.ZodType<DiscordReplyRoute>;
+
+/** What a bot may upload in a channel message when no interaction told us more (Discord's default). */
+const CHANNEL_ATTACHMENT_LIMIT = 10 * 1024 * 1024;
+/** A user who does not accept DMs from the bot. */
+const DMS_CLOSED = new Set([50007]);
 
 /** Discord error codes that mean "this way back is closed; try another". */
 const TOKEN_GONE = new Set([10015, 50027, 10008]);
@@ -75,7 +89,7 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
  * Every edit of an original message (the command's own "queued" answer, progress, the result) is
  * spaced at least `progressIntervalMs` from the previous one; progress in between is coalesced.
  */
-export class DiscordDeliverer implements Deliverer {
+export class DiscordDeliverer implements Deliverer, ModerationOutlet {
   private readonly tokenLifetimeMs: number;
   private readonly progressIntervalMs: number;
   /** By interaction token: one original message each. */
@@ -171,8 +185,12 @@ export class DiscordDeliverer implements Deliverer {
     }
   }
 
+  get moderation(): ModerationOutlet {
+    return this;
+  }
+
   /** Posts the outcome; returns the messages that show a result, for a later removal to take down. */
-  async deliver(delivery: Delivery): Promise<PostedMessage[]> {
+  async deliver(delivery: Delivery, options: DeliverOptions = {}): Promise<PostedMessage[]> {
     const route = this.route(delivery.job);
     if (!route) {
       this.logger.warn({ jobId: delivery.job.id }, 'Discord job without a usable reply route; result kept in the gallery only');
@@ -189,7 +207,7 @@ export class DiscordDeliverer implements Deliverer {
       await state.chain.catch(() => undefined);
       const { payload, files } = await prepared;
       if (this.tokenAlive(route)) await this.spacing(state);
-      const posted = await this.post(route, delivery, payload, files);
+      const posted = await this.postOutcome(route, delivery, payload, files, options);
       // Ephemeral messages vanish by themselves; everything else that shows a result can be taken down.
       if (delivery.status !== 'succeeded' || !posted || ((posted.flags ?? 0) & MessageFlags.Ephemeral) !== 0) return [];
       return [{ channelId: posted.channel_id, messageId: posted.id }];
@@ -200,17 +218,27 @@ export class DiscordDeliverer implements Deliverer {
 
   private async prepare(route: DiscordReplyRoute, delivery: Delivery): Promise<{ payload: DiscordPayload; files: RawFile[] }> {
     const message = deliveryMessage(delivery);
-    return delivery.status === 'succeeded' ? this.withAttachments(message, delivery.assets, route) : { payload: toDiscordPayload(message), files: [] };
+    return delivery.status === 'succeeded'
+      ? this.withAttachments(message, delivery.assets, route.attachmentSizeLimit)
+      : { payload: toDiscordPayload(message), files: [] };
   }
 
   /** Posts where the member will see it; returns the message that shows it (undefined when none could be). */
-  private async post(route: DiscordReplyRoute, delivery: Delivery, payload: DiscordPayload, files: RawFile[]): Promise<PostedDiscordMessage | undefined> {
+  private async postOutcome(
+    route: DiscordReplyRoute,
+    delivery: Delivery,
+    payload: DiscordPayload,
+    files: RawFile[],
+    options: DeliverOptions,
+  ): Promise<PostedDiscordMessage | undefined> {
     // Only a result is for the channel: a failure or a cancellation concerns the member alone.
     const privateOutcome = delivery.status !== 'succeeded' || delivery.job.private;
+    // An approved public result is a new post: the command's placeholder made way for the review notice.
+    const useToken = this.tokenAlive(route) && !(options.afterReview && !privateOutcome);
 
-    if (this.tokenAlive(route)) {
+    if (useToken) {
       try {
-        if (delivery.status === 'failed' && !route.ephemeral) {
+        if (isPrivateNotice(delivery) && !route.ephemeral) {
           // The public "queued" post goes; the reason is for the user alone.
           await this.rest.delete(Routes.webhookMessage(route.applicationId, route.interactionToken, '@original'), { auth: false }).catch(() => undefined);
           await this.rest.post(Routes.webhook(route.applicationId, route.interactionToken), {
@@ -236,11 +264,10 @@ export class DiscordDeliverer implements Deliverer {
       }
     }
     try {
-      const dm = (await this.rest.post(Routes.userChannels(), { body: { recipient_id: route.userId } })) as { id: string };
-      return await this.sendToChannel(dm.id, payload, files);
+      return await this.sendToChannel(await this.dmChannel(route.userId), payload, files);
     } catch (error) {
       // The user closed DMs: the result stays in their /gallery, which is where they will find it.
-      if (isCode(error, new Set([50007]))) {
+      if (isCode(error, DMS_CLOSED)) {
         this.logger.warn({ jobId: delivery.job.id }, 'could not DM the user; the result is in their gallery');
         return undefined;
       }
@@ -254,33 +281,12 @@ export class DiscordDeliverer implements Deliverer {
    * interaction token expired. A message already gone is fine.
    */
   async retract(post: Post, remaining: Succeeded): Promise<void> {
-    const route = Routes.channelMessage(post.channelId, post.messageId);
     try {
       if (remaining.assets.length === 0) {
-        await this.rest.delete(route);
+        await this.rest.delete(Routes.channelMessage(post.channelId, post.messageId));
         return;
       }
-      const current = (await this.rest.get(route)) as PostedDiscordMessage;
-      const kept = new Map<number, { id: string; url: string }>();
-      remaining.assets.forEach((asset, index) => {
-        const attachment = current.attachments?.find((candidate) => candidate.filename.replace(/^SPOILER_/, '').startsWith(attachmentStem(asset)));
-        if (attachment) kept.set(index, attachment);
-      });
-      const payload = this.compose(deliveryMessage(remaining), remaining.assets, (_asset, index) => kept.get(index)?.url);
-      const mention = /^<@\d+>/.exec(current.content ?? '')?.[0];
-      const body = {
-        ...payload,
-        content: [mention, payload.content].filter(Boolean).join(' '),
-        attachments: [...kept.values()].map((attachment) => ({ id: attachment.id })),
-      };
-      try {
-        await this.rest.patch(route, { body });
-      } catch (error) {
-        // An interaction's reply may refuse edits through the channel; its token still works for a while.
-        const reply = this.route(remaining.job);
-        if (!isCode(error, new Set([50005])) || !reply || !this.tokenAlive(reply)) throw error;
-        await this.rest.patch(Routes.webhookMessage(reply.applicationId, reply.interactionToken, post.messageId), { body, auth: false });
-      }
+      await this.rewrite(post, deliveryMessage(remaining), remaining.assets, { keepMention: true, reply: this.route(remaining.job) });
     } catch (error) {
       if (isCode(error, MESSAGE_GONE)) return;
       throw error;
@@ -288,16 +294,84 @@ export class DiscordDeliverer implements Deliverer {
   }
 
   /**
+   * Edits a posted message to `message`, keeping the uploaded files of `assets` (matched by name) and
+   * dropping every other file. `reply`: the interaction whose token may edit it when the channel route refuses.
+   */
+  private async rewrite(
+    post: PostedMessage,
+    message: Message,
+    assets: readonly DeliveredAsset[],
+    options: { keepMention?: boolean; reply?: DiscordReplyRoute | undefined } = {},
+  ): Promise<void> {
+    const route = Routes.channelMessage(post.channelId, post.messageId);
+    const current = (await this.rest.get(route)) as PostedDiscordMessage;
+    const kept = new Map<number, { id: string; url: string }>();
+    assets.forEach((asset, index) => {
+      const attachment = current.attachments?.find((candidate) => candidate.filename.replace(/^SPOILER_/, '').startsWith(attachmentStem(asset)));
+      if (attachment) kept.set(index, attachment);
+    });
+    const payload = this.compose(message, assets, (_asset, index) => kept.get(index)?.url);
+    const mention = options.keepMention ? /^<@\d+>/.exec(current.content ?? '')?.[0] : undefined;
+    const body = {
+      ...payload,
+      content: [mention, payload.content].filter(Boolean).join(' '),
+      attachments: [...kept.values()].map((attachment) => ({ id: attachment.id })),
+    };
+    try {
+      await this.rest.patch(route, { body });
+    } catch (error) {
+      // An interaction's reply may refuse edits through the channel; its token still works for a while.
+      const reply = options.reply;
+      if (!isCode(error, new Set([50005])) || !reply || !this.tokenAlive(reply)) throw error;
+      await this.rest.patch(Routes.webhookMessage(reply.applicationId, reply.interactionToken, post.messageId), { body, auth: false });
+    }
+  }
+
+  /** A review-channel message; small outputs are attached (a moderator sees them even when our URL is out of Discord's reach). */
+  async post(channelId: string, message: Message, assets: readonly DeliveredAsset[]): Promise<PostedMessage> {
+    const { payload, files } = await this.withAttachments(message, assets, CHANNEL_ATTACHMENT_LIMIT);
+    const posted = await this.sendToChannel(channelId, payload, files);
+    return { channelId: posted.channel_id, messageId: posted.id };
+  }
+
+  async edit(post: PostedMessage, message: Message, assets: readonly DeliveredAsset[]): Promise<void> {
+    try {
+      await this.rewrite(post, message, assets);
+    } catch (error) {
+      if (isCode(error, MESSAGE_GONE)) return;
+      throw error;
+    }
+  }
+
+  async tell(member: UserRef, message: Message): Promise<boolean> {
+    try {
+      await this.sendToChannel(await this.dmChannel(member.platformUserId), toDiscordPayload(message), []);
+      return true;
+    } catch (error) {
+      if (isCode(error, DMS_CLOSED)) return false;
+      throw error;
+    }
+  }
+
+  async permalink(workspaceId: string, post: PostedMessage): Promise<string> {
+    return `https://discord.com/channels/${workspaceId || '@me'}/${post.channelId}/${post.messageId}`;
+  }
+
+  private async dmChannel(userId: string): Promise<string> {
+    const dm = (await this.rest.post(Routes.userChannels(), { body: { recipient_id: userId } })) as { id: string };
+    return dm.id;
+  }
+
+  /**
    * Small outputs go up as files (so they outlive any URL); larger ones are shown by URL: an image
    * inline, a video by its share link with its poster (a still image, never the video itself).
    */
-  private async withAttachments(message: Message, assets: DeliveredAsset[], route: DiscordReplyRoute): Promise<{ payload: DiscordPayload; files: RawFile[] }> {
+  private async withAttachments(message: Message, assets: readonly DeliveredAsset[], budget: number): Promise<{ payload: DiscordPayload; files: RawFile[] }> {
     const files: RawFile[] = [];
     const attached = new Map<number, string>();
-    let budget = route.attachmentSizeLimit;
     for (const [index, asset] of assets.entries()) {
       if (asset.bytes > budget) continue;
-      const name = `${asset.nsfw ? 'SPOILER_' : ''}${attachmentStem(asset)}${index + 1}.${extensionFor(asset.contentType)}`;
+      const name = `${asset.spoiler ? 'SPOILER_' : ''}${attachmentStem(asset)}${index + 1}.${extensionFor(asset.contentType)}`;
       files.push({ name, data: await this.readAll(asset.storageKey), contentType: asset.contentType });
       attached.set(index, `attachment://${name}`);
       budget -= asset.bytes;
@@ -317,11 +391,11 @@ export class DiscordDeliverer implements Deliverer {
       const card = cards[index];
       const url = attachedUrl(asset, index);
       if (url === undefined) {
-        if (asset.nsfw && asset.kind === 'image') spoilerLinks.push(`||${asset.mediaUrl}||`);
+        if (asset.spoiler && asset.kind === 'image') spoilerLinks.push(`||${asset.mediaUrl}||`);
         continue;
       }
       if (!card) continue;
-      if (asset.kind === 'image' && !asset.nsfw) cards[index] = { ...card, imageUrl: url };
+      if (asset.kind === 'image' && !asset.spoiler) cards[index] = { ...card, imageUrl: url };
       if (asset.kind === 'video') {
         const { imageUrl: _poster, ...rest } = card;
         cards[index] = rest;

@@ -16,6 +16,7 @@ import type { StorageDriver } from '../../storage/types.js';
 import { SlackContext, type SlackOrigin } from './context.js';
 import { SlackDeliverer, type SlackDelivererOptions } from './deliverer.js';
 import { parseGenerationText } from './flags.js';
+import { parseModText } from './mod-text.js';
 
 type WebClient = webApi.WebClient;
 
@@ -183,6 +184,16 @@ export class SlackBot {
           default:
             return runCommand('help', {}, ctx, services, logger);
         }
+      });
+    });
+
+    this.app.command('/mod', async ({ command, ack, client }) => {
+      await ack();
+      await this.withContext(client, originOfCommand(command), async (ctx) => {
+        if (looksLikeFalKey(command.text)) return ctx.reply(errorText(keyInTextRefusal('slack')));
+        const parsed = parseModText(command.text);
+        if (!parsed.ok) return ctx.reply(errorText(parsed.error));
+        await runCommand('mod', parsed.options, ctx, services, logger);
       });
     });
 

@@ -1,5 +1,5 @@
 import type { webApi } from '@slack/bolt';
-import type { CommandContext, FormSpec, Message } from '../../../commands/context.js';
+import type { CommandContext, FormSpec, MemberStanding, Message } from '../../../commands/context.js';
 import type { UserRef } from '../../domain.js';
 import { toSlackMessage, toSlackModal } from './render.js';
 
@@ -65,6 +65,36 @@ export async function postToResponseUrl(responseUrl: string, body: Record<string
 }
 
 /**
+ * Slack tells nothing about standing in its payloads: the Web API is asked, once per request and
+ * question (users.info for admins, usergroups.users.list for a group).
+ */
+function slackStanding(client: WebClient, userId: string): MemberStanding {
+  let admin: Promise<boolean> | undefined;
+  const groups = new Map<string, Promise<boolean>>();
+  return {
+    managesMessages: false,
+    isAdmin() {
+      admin ??= client.users.info({ user: userId }).then(
+        ({ user }) => Boolean(user?.is_admin || user?.is_owner || user?.is_primary_owner),
+        () => false,
+      );
+      return admin;
+    },
+    inGroup(groupId) {
+      let member = groups.get(groupId);
+      if (!member) {
+        member = client.usergroups.users.list({ usergroup: groupId }).then(
+          ({ users }) => (users ?? []).includes(userId),
+          () => false,
+        );
+        groups.set(groupId, member);
+      }
+      return member;
+    },
+  };
+}
+
+/**
  * Translates one Slack request to the platform-neutral context. Slack has no "defer": the request is
  * acknowledged before this is made, a public "deferral" is a status message the job edits in place,
  * and private answers go to the user alone (response_url, else chat.postEphemeral).
@@ -75,7 +105,7 @@ export class SlackContext implements CommandContext {
   readonly workspaceId: string;
   readonly channelId: string;
   readonly isDirectMessage: boolean;
-  readonly canModerate = false;
+  readonly standing: MemberStanding;
   private deferredPrivate: boolean | undefined;
   private statusTs: string | undefined;
   private formOpened = false;
@@ -93,6 +123,7 @@ export class SlackContext implements CommandContext {
     this.workspaceId = origin.teamId;
     this.channelId = origin.channelId;
     this.isDirectMessage = origin.isIm;
+    this.standing = slackStanding(client, origin.userId);
   }
 
   async defer(options: { private?: boolean } = {}): Promise<void> {

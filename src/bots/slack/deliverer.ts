@@ -3,7 +3,16 @@ import { z } from 'zod';
 import type { Message } from '../../../commands/context.js';
 import { deliveryMessage, progressMessage, resultMessage } from '../../../commands/render.js';
 import type { Job, Post } from '../../db/index.js';
-import type { Deliverer, DeliveredAsset, Delivery, PostedMessage } from '../../jobs/deliver.js';
+import type { UserRef } from '../../domain.js';
+import {
+  isPrivateNotice,
+  type DeliverOptions,
+  type Deliverer,
+  type DeliveredAsset,
+  type Delivery,
+  type ModerationOutlet,
+  type PostedMessage,
+} from '../../jobs/deliver.js';
 import type { GenerateProgress } from '../../jobs/types.js';
 import type { Logger } from '../../logger.js';
 import { extensionFor } from '../../storage/keys.js';
@@ -71,7 +80,7 @@ const statusKey = (channelId: string, ts: string) => `${channelId}/${ts}`;
  * Every edit of a status message (the command's own "queued" answer, progress, the final state) is
  * spaced at least `progressIntervalMs` from the previous one; progress in between is coalesced.
  */
-export class SlackDeliverer implements Deliverer {
+export class SlackDeliverer implements Deliverer, ModerationOutlet {
   private readonly statuses = new Map<string, StatusState>();
   private readonly progressIntervalMs: number;
   private readonly responseUrlLifetimeMs: number;
@@ -178,8 +187,14 @@ export class SlackDeliverer implements Deliverer {
     }
   }
 
-  async deliver(delivery: Delivery): Promise<PostedMessage[] | void> {
-    const route = this.route(delivery.job);
+  get moderation(): ModerationOutlet {
+    return this;
+  }
+
+  async deliver(delivery: Delivery, options: DeliverOptions = {}): Promise<PostedMessage[] | void> {
+    const parsed = this.route(delivery.job);
+    // An approved result is a new post: the command's status message made way for the review notice.
+    const route = parsed && options.afterReview ? { ...parsed, statusTs: null } : parsed;
     if (!route) {
       this.logger.warn({ jobId: delivery.job.id }, 'Slack job without a usable reply route; result kept in the gallery only');
       return;
@@ -194,19 +209,19 @@ export class SlackDeliverer implements Deliverer {
       await state.chain.catch(() => undefined);
     }
     try {
-      return await this.post(route, delivery, state);
+      return await this.postOutcome(route, delivery, state);
     } finally {
       if (key) this.statuses.delete(key);
     }
   }
 
-  private async post(route: SlackReplyRoute, delivery: Delivery, state: StatusState | undefined): Promise<PostedMessage[]> {
-    if (delivery.status === 'failed' || (delivery.status === 'succeeded' && route.private)) {
+  private async postOutcome(route: SlackReplyRoute, delivery: Delivery, state: StatusState | undefined): Promise<PostedMessage[]> {
+    if (isPrivateNotice(delivery) || (delivery.status === 'succeeded' && route.private)) {
       if (route.statusTs) await this.client.chat.delete({ channel: route.channelId, ts: route.statusTs }).catch(() => undefined);
       await this.toUserAlone(route, deliveryMessage(delivery));
       return [];
     }
-    if (delivery.status === 'cancelled') {
+    if (delivery.status !== 'succeeded') {
       if (route.statusTs) await this.editStatus(state, route.channelId, route.statusTs, toSlackMessage(deliveryMessage(delivery)));
       else await this.toUserAlone(route, deliveryMessage(delivery));
       return [];
@@ -300,6 +315,52 @@ export class SlackDeliverer implements Deliverer {
     }
     await this.client.chat.update({ channel: post.channelId, ts: post.messageId, ...toSlackMessage(this.withoutUploaded(resultMessage(remaining), remaining.assets)) });
     return false;
+  }
+
+  /** A review-channel message. Outputs show as image blocks of our URLs, unless Slack cannot reach them (then as links). */
+  async post(channelId: string, message: Message, assets: readonly DeliveredAsset[]): Promise<PostedMessage> {
+    const posted = await this.client.chat.postMessage({ channel: channelId, ...toSlackMessage(this.reviewable(message, assets)) });
+    if (!posted.ts) throw new Error('Slack returned no message ts');
+    return { channelId, messageId: posted.ts };
+  }
+
+  async edit(post: PostedMessage, message: Message, assets: readonly DeliveredAsset[]): Promise<void> {
+    await this.client.chat
+      .update({ channel: post.channelId, ts: post.messageId, ...toSlackMessage(this.reviewable(message, assets)) })
+      .catch((error: unknown) => ignoreGone(error));
+  }
+
+  async tell(member: UserRef, message: Message): Promise<boolean> {
+    try {
+      const opened = await this.client.conversations.open({ users: member.platformUserId });
+      if (!opened.channel?.id) return false;
+      await this.client.chat.postMessage({ channel: opened.channel.id, ...toSlackMessage(message) });
+      return true;
+    } catch (error) {
+      const code = slackErrorCode(error);
+      if (code === 'user_not_found' || code === 'user_disabled' || code === 'cannot_dm_bot') return false;
+      throw error;
+    }
+  }
+
+  async permalink(_workspaceId: string, post: PostedMessage): Promise<string | undefined> {
+    if (post.messageId.startsWith(FILE_POST_PREFIX)) return undefined;
+    const answer = await this.client.chat.getPermalink({ channel: post.channelId, message_ts: post.messageId }).catch(() => undefined);
+    return answer?.permalink;
+  }
+
+  /** With SLACK_UPLOAD_RESULTS our URLs are out of Slack's reach: images go, their share links stay. */
+  private reviewable(message: Message, assets: readonly DeliveredAsset[]): Message {
+    if (!this.options.uploadResults) return message;
+    const shown = new Set(assets.flatMap((asset) => [asset.mediaUrl, asset.posterUrl]));
+    return {
+      ...message,
+      cards: (message.cards ?? []).map((card) => {
+        if (!card.imageUrl || !shown.has(card.imageUrl)) return card;
+        const { imageUrl: _unreachable, ...rest } = card;
+        return rest;
+      }),
+    };
   }
 
   private route(job: Job): SlackReplyRoute | undefined {

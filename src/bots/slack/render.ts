@@ -12,8 +12,8 @@ const clip = (text: string, max: number) => (text.length > max ? `${[...text].sl
 
 /**
  * Slack reads `&`, `<` and `>` as control characters: `<!channel>` in a prompt would notify the whole
- * channel, `<https://…|text>` would disguise a link. User text is escaped; only member mentions
- * (`<@U123>`, which the commands write themselves) and block quotes stay.
+ * channel, `<https://…|text>` would disguise a link. User text is escaped; only member and channel
+ * mentions (`<@U123>`, `<#C123>`, which the commands write themselves) and block quotes stay.
  */
 export function escapeMrkdwn(text: string): string {
   return text
@@ -21,6 +21,8 @@ export function escapeMrkdwn(text: string): string {
     .replace(/</g, '&lt;')
     .replace(/>/g, '&gt;')
     .replace(/&lt;@([UW][A-Z0-9]+)&gt;/g, '<@$1>')
+    // Channel mentions the commands write (`<#C123>`, where a result was posted) stay links too.
+    .replace(/&lt;#([CG][A-Z0-9]+)&gt;/g, '<#$1>')
     // A `>` opening a line is a block quote (fal's log lines are quoted), harmless without a `<`.
     .replace(/^&gt;/gm, '>');
 }
