@@ -196,6 +196,8 @@ export const help = defineCommand({
         `**Limits.** Attachments up to ${maxMiB} MiB; ${services.maxActiveJobsPerUser} generations in progress at once (${words.jobs} shows and cancels them).`,
         '',
         `**Results** are saved by Atelier (fal links expire) and posted with a share link. ${words.gallery} shows your history; you can delete any of your results, which removes the file and its link.`,
+        '',
+        `**Moderation.** Anyone can report a result with its Report button. Moderators of ${words.community} review results and reports in a review channel and manage the rules with \`/mod\` (settings, channel, blocklist, ban, unban, log).`,
       ].join('\n'),
       private: true,
     });

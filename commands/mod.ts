@@ -3,7 +3,7 @@ import { getModel, listModels } from '../src/catalog/index.js';
 import type { CommunitySettings, SettingsPatch } from '../src/db/index.js';
 import { OUTPUT_POLICIES } from '../src/domain.js';
 import { AppError } from '../src/errors.js';
-import { auditLogMessage, APPROVE, BAN_OWNER, REMOVE } from '../src/moderation/messages.js';
+import { auditLogMessage, APPROVE, BAN_OWNER, fitLines, REMOVE } from '../src/moderation/messages.js';
 import type { CommunityMember } from '../src/moderation/service.js';
 import { wordsFor } from '../src/words.js';
 import type { CommandContext, Message } from './context.js';
@@ -15,16 +15,16 @@ const REASON_MAX = 300;
 
 const POLICY_WORDS: Record<(typeof OUTPUT_POLICIES)[number], string> = {
   allow: 'posted as they are',
-  spoiler: 'posted blurred (spoiler)',
+  spoiler: 'posted blurred',
   hold: 'held until a moderator approves them',
-  block: 'never posted (the owner is told)',
+  block: 'never posted; the owner is told',
 };
 
 /** Who else moderates, from mentions typed into the option (Discord and Slack mention syntax alike). */
 export function parseModerators(text: string): { users: string[]; group: string | null } | 'none' {
   if (/^\s*(none|off|clear)\s*$/i.test(text)) return 'none';
-  const users = [...text.matchAll(/<@!?([UW]?[A-Z0-9]+)(?:\|[^>]*)?>/g)].map((match) => match[1] ?? '').filter(Boolean);
-  const roles = [...text.matchAll(/<@&(\d+)>|<!subteam\^([A-Z0-9]+)(?:\|[^>]*)?>/g)].map((match) => match[1] ?? match[2] ?? '').filter(Boolean);
+  const users = [...text.matchAll(/<@!?([\w-]+)(?:\|[^>]*)?>/g)].map((match) => match[1] ?? '').filter(Boolean);
+  const roles = [...text.matchAll(/<@&([\w-]+)>|<!subteam\^([\w-]+)(?:\|[^>]*)?>/g)].map((match) => match[1] ?? match[2] ?? '').filter(Boolean);
   if (users.length === 0 && roles.length === 0) {
     throw new AppError('INVALID_PARAMS', 'no mentions in moderators', {
       field: 'moderators',
@@ -54,7 +54,7 @@ function parseModels(text: string): string[] | null {
   return [...new Set(ids)];
 }
 
-const groupMention = (platform: string, id: string) => (platform === 'discord' ? `<@&${id}>` : `the user group ${id}`);
+const groupMention = (platform: string, id: string) => (platform === 'slack' ? `the user group ${id}` : `<@&${id}>`);
 
 function settingsMessage(ctx: CommandContext, settings: CommunitySettings, blocklistSize: number, changes: readonly string[] = []): Message {
   const platformModerators = ctx.platform === 'slack' ? 'workspace admins' : 'members with Manage Messages';
@@ -86,8 +86,8 @@ async function changeSettings(ctx: CommandContext, services: Services, actor: Co
   if (input.moderators !== undefined) {
     // Moderators cannot appoint moderators: who moderates is the admins' call.
     if (!(await ctx.standing.isAdmin())) {
-      throw new AppError('NOT_MODERATOR', 'only admins change moderators', {
-        reason: ctx.platform === 'slack' ? 'Who moderates is changed by workspace admins.' : 'Who moderates is changed by members with Manage Server.',
+      throw new AppError('NOT_ALLOWED', 'only admins change moderators', {
+        reason: ctx.platform === 'slack' ? 'Only workspace admins can change who moderates.' : 'Only members with Manage Server can change who moderates.',
       });
     }
     const parsed = parseModerators(input.moderators);
@@ -241,7 +241,9 @@ async function blocklist(ctx: CommandContext, services: Services, actor: Communi
     case 'list': {
       const entries = services.moderation.blocklist(actor);
       return ctx.reply({
-        text: entries.length ? `**Blocklist** (${entries.length}):\n${entries.map((entry) => `• \`${entry}\``).join('\n')}` : 'The blocklist is empty.',
+        text: entries.length
+          ? fitLines(`**Blocklist** (${entries.length}):`, entries.map((entry) => `• \`${entry}\``), (left) => `…and ${left} more`)
+          : 'The blocklist is empty.',
         private: true,
       });
     }

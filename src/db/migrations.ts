@@ -213,7 +213,9 @@ export const MIGRATIONS: readonly Migration[] = [
         closed_at   INTEGER,
         outcome     TEXT
       ) STRICT;
-      CREATE UNIQUE INDEX review_posts_one ON review_posts (job_id, kind, coalesce(asset_id, ''));
+      -- One open message per job (outputs) or per output (reports); a decided one stays on record.
+      CREATE UNIQUE INDEX review_posts_open ON review_posts (job_id, kind, coalesce(asset_id, '')) WHERE closed_at IS NULL;
+      CREATE INDEX review_posts_by_job ON review_posts (job_id);
 
       -- A held job's outputs wait for a moderator: not posted, not in other members' galleries.
       ALTER TABLE jobs ADD COLUMN review_state TEXT CHECK (review_state IN ('held', 'approved', 'rejected'));

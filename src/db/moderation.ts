@@ -179,7 +179,6 @@ export class ModerationRepository {
   readonly #findReviewPost: Statement<[string, string, string], ReviewPostRow>;
   readonly #reviewPostsOfJob: Statement<[string], ReviewPostRow>;
   readonly #closeReviewPost: Statement<[number, string, number]>;
-  readonly #reopenReviewPost: Statement<[string, string, number]>;
 
   constructor(db: Database, now: () => number) {
     this.#now = now;
@@ -218,12 +217,13 @@ export class ModerationRepository {
       INSERT INTO review_posts (job_id, asset_id, kind, platform, channel_id, message_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)
       RETURNING ${REVIEW_POST_COLUMNS}
     `);
+    // The open one first, else the latest.
     this.#findReviewPost = db.prepare(
-      `SELECT ${REVIEW_POST_COLUMNS} FROM review_posts WHERE job_id = ? AND kind = ? AND coalesce(asset_id, '') = ?`,
+      `SELECT ${REVIEW_POST_COLUMNS} FROM review_posts WHERE job_id = ? AND kind = ? AND coalesce(asset_id, '') = ?
+       ORDER BY closed_at IS NOT NULL, id DESC LIMIT 1`,
     );
     this.#reviewPostsOfJob = db.prepare(`SELECT ${REVIEW_POST_COLUMNS} FROM review_posts WHERE job_id = ? ORDER BY id`);
     this.#closeReviewPost = db.prepare('UPDATE review_posts SET closed_at = ?, outcome = ? WHERE id = ?');
-    this.#reopenReviewPost = db.prepare('UPDATE review_posts SET channel_id = ?, message_id = ?, closed_at = NULL, outcome = NULL WHERE id = ?');
   }
 
   settings(community: CommunityRef): CommunitySettings {
@@ -295,6 +295,7 @@ export class ModerationRepository {
     return toReviewPost(row);
   }
 
+  /** The open message of this kind for the job (or output), else the latest decided one. */
   findReviewPost(jobId: string, kind: ReviewPostKind, assetId: string | null = null): ReviewPost | undefined {
     const row = this.#findReviewPost.get(jobId, kind, assetId ?? '');
     return row && toReviewPost(row);
@@ -302,11 +303,6 @@ export class ModerationRepository {
 
   reviewPostsOfJob(jobId: string): ReviewPost[] {
     return this.#reviewPostsOfJob.all(jobId).map(toReviewPost);
-  }
-
-  /** A closed report post gets a new message when the output is reported again. */
-  reopenReviewPost(id: number, channelId: string, messageId: string): void {
-    this.#reopenReviewPost.run(channelId, messageId, id);
   }
 
   closeReviewPost(id: number, outcome: string): void {

@@ -36,8 +36,11 @@ export const approvedNote = (moderatorId: string) => `Approved by <@${moderatorI
 
 export function removedNote(by: string, reason: string | null, positions?: readonly number[]): string {
   const which = positions?.length ? ` (output ${positions.map((position) => position + 1).join(', ')})` : '';
-  const who = by === 'owner' ? 'Deleted by its owner' : by === 'policy' ? 'Blocked by the policy' : `Removed by <@${by}>`;
-  return `${who}${which}${reason ? `: ${clip(reason, 300)}` : '.'} The files and share links are gone.`;
+  // The owner and the policy give no reason worth repeating; a moderator's is the point.
+  if (by === 'owner') return `Deleted by its owner${which}. The files and share links are gone.`;
+  if (by === 'policy') return `Blocked by the policy${which}. The files and share links are gone.`;
+  // The reason ends its sentence: "…: too graphic. The files…", not "…: too graphic The files…".
+  return `Removed by <@${by}>${which}${reason ? `: ${clip(reason.trim(), 300).replace(/[.!?\s]*$/, '')}.` : '.'} The files and share links are gone.`;
 }
 
 function outputCards(review: Pick<OutputReview, 'job' | 'assets' | 'ownerId' | 'postLink'>): Card[] {
@@ -148,6 +151,25 @@ function describeTarget(action: ModAction): string {
   return clip(target, 200);
 }
 
+/** Discord caps a message's text at 2000 characters, Slack a section at 3000: lists stop short of both. */
+const LIST_BUDGET = 1900;
+
+/** A heading and as many whole lines as fit; the rest are counted, never cut mid-line. */
+export function fitLines(heading: string, lines: readonly string[], more: (left: number) => string): string {
+  const kept: string[] = [];
+  let length = heading.length;
+  for (const [index, line] of lines.entries()) {
+    const tail = index < lines.length - 1 ? more(lines.length - index - 1).length + 1 : 0;
+    if (length + line.length + 1 + tail > LIST_BUDGET) {
+      kept.push(more(lines.length - index));
+      break;
+    }
+    kept.push(line);
+    length += line.length + 1;
+  }
+  return [heading, ...kept].join('\n');
+}
+
 /** The audit log as moderators read it, newest first. */
 export function auditLogMessage(actions: readonly ModAction[], community: string): Message {
   if (actions.length === 0) return { text: `No moderation actions in ${community} yet.`, private: true };
@@ -158,5 +180,5 @@ export function auditLogMessage(actions: readonly ModAction[], community: string
     const why = action.reason ? `: ${clip(action.reason, 150)}` : '';
     return `\`${when}\` ${who} ${ACTION_WORDS[action.action] ?? action.action}${target}${why}`;
   });
-  return { text: [`**Moderation log** (newest first, UTC)`, ...lines].join('\n'), private: true };
+  return { text: fitLines('**Moderation log** (newest first, UTC)', lines, (left) => `…and ${left} older (not shown: they do not fit in one message)`), private: true };
 }

@@ -57,6 +57,8 @@ export function memberRef(community: CommunityRef, platformUserId: string): User
 
 const communityOf = (job: Pick<Job, 'platform' | 'workspaceId'>): CommunityRef => ({ platform: job.platform, workspaceId: job.workspaceId });
 const clip = (text: string, max: number) => (text.length > max ? `${text.slice(0, max - 1).trimEnd()}…` : text);
+/** A moderator's reason as the end of a sentence: ": reason." (or "." without one). */
+const because = (reason: string | null) => (reason ? `: ${reason.trim().replace(/[.!?\s]*$/, '')}.` : '.');
 
 /** The words for a policy that keeps an output off the channel. */
 function blockReason(nsfw: boolean): string {
@@ -73,6 +75,8 @@ export class ModerationService implements DeliveryModeration, RequestModeration 
   private readonly blocklists = new Map<string, Blocklist>();
   /** Reports of one output are grouped into one message: their updates run one at a time. */
   private readonly reportChains = new Map<string, Promise<unknown>>();
+  /** Removals of one job, one at a time (see `remove`). */
+  private readonly removalChains = new Map<string, Promise<unknown>>();
 
   constructor(private readonly options: ModerationServiceOptions) {
     this.log = options.logger.child({ component: 'moderation' });
@@ -118,7 +122,7 @@ export class ModerationService implements DeliveryModeration, RequestModeration 
     const changes = describeChanges(before, after);
     if (changes.length === 0) return { settings: before, changes };
     const settings = this.options.repos.moderation.updateSettings(actor, patch);
-    this.audit(actor, 'settings', Object.keys(patch).join(', '), changes.join('; '));
+    this.audit(actor, 'settings', changes.map((change) => change.split(':')[0]).join(', '), changes.join('; '));
     return { settings, changes };
   }
 
@@ -234,7 +238,7 @@ export class ModerationService implements DeliveryModeration, RequestModeration 
     if (!added) return { already: true, cancelled: active.length, told: false };
     this.audit(actor, 'ban', targetId, reason);
     const told = await this.tell(actor, targetId, {
-      text: `The moderators have banned you from generating in ${communityWords(actor.platform)}${reason ? `: ${reason}` : '.'}${
+      text: `The moderators have banned you from generating in ${communityWords(actor.platform)}${because(reason)}${
         active.length ? ` Your ${active.length === 1 ? 'generation there was' : `${active.length} generations there were`} cancelled.` : ''
       }`,
       private: true,
@@ -261,11 +265,9 @@ export class ModerationService implements DeliveryModeration, RequestModeration 
     const { job } = delivery;
     // A retried delivery of a result already held stays held.
     if (job.reviewState === 'held') return { status: 'held', job };
-    const settings = this.settings(communityOf(job));
-    const verdicts = judgeOutputs(
-      delivery.assets.filter((asset) => asset.removedAt === null),
-      settings,
-    );
+    const live = delivery.assets.filter((asset) => asset.removedAt === null);
+    if (live.length === 0) return delivery;
+    const verdicts = judgeOutputs(live, this.settings(communityOf(job)));
     const blocked = verdicts.filter((verdict) => verdict.policy === 'block');
     for (const { output } of blocked) {
       await this.options.gallery.remove(output, { by: POLICY_ACTOR, reason: blockReason(output.nsfw) });
@@ -277,7 +279,7 @@ export class ModerationService implements DeliveryModeration, RequestModeration 
       const owner = this.ownerId(job);
       if (owner) {
         await this.tell(communityOf(job), owner, {
-          text: `${blocked.length} of your results for **${clip(job.prompt, 150)}** ${blocked.length === 1 ? 'was' : 'were'} not posted: ${blockReason(true)}`,
+          text: `${blocked.length} of your results for **${clip(job.prompt, 150)}** ${blocked.length === 1 ? 'was' : 'were'} not posted: ${blockReason(blocked.some(({ output }) => output.nsfw))}`,
           private: true,
         });
       }
@@ -285,7 +287,8 @@ export class ModerationService implements DeliveryModeration, RequestModeration 
     if (kept.some((verdict) => verdict.policy === 'hold')) {
       this.options.repos.jobs.changeReviewState(job.id, null, 'held');
       this.audit({ ...communityOf(job), platformUserId: POLICY_ACTOR }, 'hold', this.describeOutput(job), null);
-      return { status: 'held', job: this.reload(job.id) };
+      // The adapter reads the job's reply route: the reloaded row has it sealed.
+      return { status: 'held', job: openReply(this.options.keyring, this.reload(job.id)) };
     }
     return { ...delivery, assets: kept.map(({ output, policy }) => ({ ...output, spoiler: spoilerUnder(policy, output) })) };
   }
@@ -349,7 +352,9 @@ export class ModerationService implements DeliveryModeration, RequestModeration 
       }
       posted = true;
     } else if (!repos.jobs.changeReviewState(job.id, null, 'approved')) {
-      return { posted: false, already: true };
+      // Approved before: a report made since is still open, and this Approve (on it) decides it.
+      const openReport = repos.moderation.reviewPostsOfJob(job.id).some((post) => post.kind === 'report' && post.closedAt === null);
+      if (this.reload(job.id).reviewState !== 'approved' || !openReport) return { posted: false, already: true };
     }
     this.audit(actor, 'approve', this.describeOutput(job), null);
     await this.refreshReviews(this.reload(job.id), { note: approvedNote(actor.platformUserId), approved: true });
@@ -379,6 +384,12 @@ export class ModerationService implements DeliveryModeration, RequestModeration 
    * owner is told privately and the log records who and why. Idempotent: what is gone stays gone.
    */
   async remove(actor: CommunityMember, jobId: string, position: number | undefined, reason: string | null): Promise<{ removed: number }> {
+    // Removals of one job run one at a time: of two moderators removing at once, one removes (and
+    // tells the owner, and is logged); the other finds nothing left.
+    return serially(this.removalChains, jobId, () => this.removeNow(actor, jobId, position, reason));
+  }
+
+  private async removeNow(actor: CommunityMember, jobId: string, position: number | undefined, reason: string | null): Promise<{ removed: number }> {
     const job = this.jobIn(actor, jobId);
     const targets = this.options.repos.assets
       .listJobAssets(job.id)
@@ -390,7 +401,7 @@ export class ModerationService implements DeliveryModeration, RequestModeration 
     const owner = this.ownerId(job);
     if (owner) {
       await this.tell(communityOf(job), owner, {
-        text: `The moderators removed your result for **${clip(job.prompt, 150)}**${reason ? `: ${reason}` : '.'} Its file and share link are gone.`,
+        text: `The moderators removed your result for **${clip(job.prompt, 150)}**${because(reason)} Its file and share link are gone.`,
         private: true,
       });
     }
@@ -403,17 +414,17 @@ export class ModerationService implements DeliveryModeration, RequestModeration 
     if (!job) return;
     if (job.reviewState === 'held' && this.liveAssets(job).length === 0) this.options.repos.jobs.changeReviewState(job.id, 'held', 'rejected');
     const by = removal.by.startsWith('moderator:') ? (removal.by.split(':')[2] ?? removal.by) : removal.by;
-    await this.refreshReviews(this.reload(job.id), { note: removedNote(by, removal.reason ?? null, [asset.position]) });
+    const several = this.options.repos.assets.listJobAssets(job.id).length > 1;
+    await this.refreshReviews(this.reload(job.id), { note: removedNote(by, removal.reason ?? null, several ? [asset.position] : undefined) });
   }
 
   /** A member's report: stored (one per member), then shown in the review channel, grouped per output. */
   async report(reporter: UserRef & { displayName?: string | undefined }, assetId: string, reason: string | undefined): Promise<{ reports: number }> {
     const result = this.options.gallery.report(reporter, assetId, reason);
-    const previous = this.reportChains.get(assetId) ?? Promise.resolve();
-    const next = previous.then(() => this.showReports(assetId)).catch((error: unknown) => this.log.warn({ err: error, assetId }, 'could not show a report in the review channel'));
-    this.reportChains.set(assetId, next);
-    await next;
-    if (this.reportChains.get(assetId) === next) this.reportChains.delete(assetId);
+    // The report is stored whatever happens to its review message.
+    await serially(this.reportChains, assetId, () => this.showReports(assetId)).catch((error: unknown) =>
+      this.log.warn({ err: error, assetId }, 'could not show a report in the review channel'),
+    );
     return result;
   }
 
@@ -439,9 +450,9 @@ export class ModerationService implements DeliveryModeration, RequestModeration 
       await outlet.edit(existing, message, [shown]);
       return;
     }
+    // The first report, or a report after a moderator kept the output: a new message (decided ones stay as they are).
     const posted = await outlet.post(channelId, message, [shown]);
-    if (existing) repos.moderation.reopenReviewPost(existing.id, posted.channelId, posted.messageId);
-    else repos.moderation.recordReviewPost({ jobId: job.id, assetId, kind: 'report', platform: job.platform, ...posted });
+    repos.moderation.recordReviewPost({ jobId: job.id, assetId, kind: 'report', platform: job.platform, ...posted });
   }
 
   /** Re-renders the job's review messages after a decision; a decided message closes. */
@@ -475,15 +486,18 @@ export class ModerationService implements DeliveryModeration, RequestModeration 
     outlet: ModerationOutlet,
     postLink: string | undefined,
   ): Promise<void> {
-    if (post.closedAt !== null || !post.assetId) return;
+    if (!post.assetId) return;
     const live = assets.find((asset) => asset.id === post.assetId);
-    const asset = live ?? (() => {
-      const stored = this.options.repos.assets.getAsset(post.assetId ?? '');
-      return stored && withLinks(stored, this.options.links);
-    })();
-    if (!asset) return;
-    // A removal of another output of the job leaves this report open.
-    if (live && !decision.approved) return;
+    if (live) {
+      // Open until a moderator approves; a removal of another output of the job leaves it as it is.
+      if (post.closedAt !== null || !decision.approved) return;
+    } else if (post.outcome === 'removed') {
+      return;
+    }
+    // A removed output leaves every review message, closed ones too: their copies of it must go.
+    const stored = live ?? this.options.repos.assets.getAsset(post.assetId);
+    if (!stored) return;
+    const asset = live ?? withLinks(stored, this.options.links);
     const status = live ? 'approved' : 'removed';
     const message = reportReviewMessage({ job, asset, ownerId: this.ownerId(job) ?? '', postLink, reports: this.reportsOf(asset.id), status, note: decision.note });
     await outlet.edit(post, message, live ? [live] : []);
@@ -573,6 +587,21 @@ export class ModerationService implements DeliveryModeration, RequestModeration 
       this.log.warn({ err: error, community }, 'could not tell a member privately');
       return false;
     }
+  }
+}
+
+/**
+ * Runs tasks of one key one after another (this process owns the review messages, so in-process order
+ * is enough); a failed task does not stop the next.
+ */
+async function serially<T>(chains: Map<string, Promise<unknown>>, key: string, task: () => Promise<T>): Promise<T> {
+  const previous = chains.get(key) ?? Promise.resolve();
+  const next = previous.catch(() => undefined).then(task);
+  chains.set(key, next);
+  try {
+    return await next;
+  } finally {
+    if (chains.get(key) === next) chains.delete(key);
   }
 }
 

@@ -73,6 +73,7 @@ beforeAll(async () => {
   guild = fake.guild({
     name: 'Atelier Test',
     channels: [{ name: 'general' }, { name: 'art' }, { name: 'locked', botCanSend: false }],
+    roles: [{ name: 'Curators' }],
   });
   [general, art, locked] = guild.channels as [FakeChannel, FakeChannel, FakeChannel];
   client = new Client({ intents: [GatewayIntentBits.Guilds], rest: { api: fake.apiUrl } });
@@ -272,6 +273,33 @@ describe('fake discord: interactions', () => {
     });
     fake.slashCommand({ name: 'gen', subcommand: 'video', options: { prompt: 'waves', seconds: 5 } });
     expect(await seen).toEqual(['video', 'waves', 5]);
+  });
+
+  it('guild roles reach the role cache; member roles, subcommand groups and channel options resolve', async () => {
+    const curators = guild.roles[0]!;
+    expect(client.guilds.cache.get(guild.id)?.roles.cache.get(curators.id)?.name).toBe('Curators');
+    const member = fake.user({ username: 'curator' });
+    const seen = handleNext(async (interaction) => {
+      if (!interaction.isChatInputCommand() || !interaction.inCachedGuild()) throw new Error('expected a command in a cached guild');
+      await interaction.reply({ content: 'ok', flags: MessageFlags.Ephemeral });
+      return [
+        interaction.options.getSubcommandGroup(),
+        interaction.options.getSubcommand(),
+        interaction.options.getChannel('where')?.id,
+        interaction.member.roles.cache.has(curators.id),
+        interaction.memberPermissions.has(PermissionFlagsBits.ManageMessages),
+      ];
+    });
+    fake.slashCommand({
+      name: 'mod',
+      subcommandGroup: 'review',
+      subcommand: 'channel',
+      options: { where: art },
+      user: member,
+      memberRoles: [curators.id],
+      memberPermissions: PermissionFlagsBits.ViewChannel | PermissionFlagsBits.SendMessages,
+    });
+    expect(await seen).toEqual(['review', 'channel', art.id, true, false]);
   });
 
   it('ephemeral reply, with_response, fetchReply and deleteReply', async () => {

@@ -131,6 +131,22 @@ export interface GuildSpec {
   /** Extra members sent in GUILD_CREATE (the bot and the owner are always members). */
   members?: FakeUser[];
   preferredLocale?: string;
+  /** Roles besides @everyone, sent in GUILD_CREATE as real Discord does (all of the guild's roles). */
+  roles?: RoleSpec[];
+}
+
+export interface RoleSpec {
+  id?: string;
+  name?: string;
+  /** The role's permission bits. Default none. */
+  permissions?: string | bigint;
+}
+
+/** A guild role as the fake keeps it (its wire form is the role object in GUILD_CREATE). */
+export interface FakeRole {
+  readonly id: string;
+  readonly name: string;
+  readonly permissions: string;
 }
 
 export interface FakeGuild {
@@ -141,6 +157,8 @@ export interface FakeGuild {
   readonly everyonePermissions: string;
   readonly members: FakeUser[];
   readonly preferredLocale: string;
+  /** Roles besides @everyone. */
+  readonly roles: FakeRole[];
 }
 
 /** A stored file: a user upload registered with addAttachment, or a file the bot uploaded. */
@@ -302,7 +320,7 @@ export interface InteractionContextOptions {
   ackDeadlineMs?: number;
 }
 
-export type CommandOptionValue = string | number | boolean | FakeAttachment | FakeUser;
+export type CommandOptionValue = string | number | boolean | FakeAttachment | FakeUser | FakeChannel;
 
 /** An option exactly as on the wire (type 1 subcommand, 2 group, 3 string, 4 integer, 5 boolean, 6 user, 10 number, 11 attachment…). */
 export interface RawCommandOption {
@@ -610,6 +628,7 @@ interface GuildState {
   memberIds: string[];
   preferredLocale: string;
   joinedAt: number;
+  roles: FakeRole[];
 }
 
 interface ResolvedContext {
@@ -926,6 +945,11 @@ export class FakeDiscord {
       memberIds: [],
       preferredLocale: spec.preferredLocale ?? 'en-US',
       joinedAt: Date.now(),
+      roles: (spec.roles ?? []).map((role, index) => ({
+        id: role.id ?? this.snowflake(),
+        name: role.name ?? `role-${index + 1}`,
+        permissions: String(role.permissions ?? 0n),
+      })),
     };
     for (const member of spec.members ?? []) {
       this.users.set(member.id, member);
@@ -1408,6 +1432,7 @@ export class FakeDiscord {
           mentionable: false,
           flags: 0,
         },
+        ...guild.roles.map((role, index) => this.roleWire(role, index + 1)),
       ],
       emojis: [],
       stickers: [],
@@ -1431,6 +1456,24 @@ export class FakeDiscord {
       soundboard_sounds: [],
       embedded_activities: [],
       application_command_counts: {},
+    };
+  }
+
+  private roleWire(role: FakeRole, position: number): Json {
+    return {
+      id: role.id,
+      name: role.name,
+      description: null,
+      color: 0,
+      colors: { primary_color: 0, secondary_color: null, tertiary_color: null },
+      hoist: false,
+      icon: null,
+      unicode_emoji: null,
+      position,
+      permissions: role.permissions,
+      managed: false,
+      mentionable: true,
+      flags: 0,
     };
   }
 
@@ -1486,6 +1529,7 @@ export class FakeDiscord {
       everyonePermissions: state.everyonePermissions,
       members: state.memberIds.flatMap((id) => this.users.get(id) ?? []),
       preferredLocale: state.preferredLocale,
+      roles: [...state.roles],
     };
   }
 
@@ -1710,6 +1754,19 @@ export class FakeDiscord {
             addResolved('members', value.id, { ...member, permissions: ctx.guild.everyonePermissions });
           }
           return { name, type: typeof declared === 'number' ? declared : 6, value: value.id };
+        }
+        if (isChannelValue(value)) {
+          // Discord resolves channel options to partial channels with the invoker's permissions there.
+          addResolved('channels', value.id, {
+            id: value.id,
+            name: value.name,
+            type: value.type,
+            permissions: String(
+              options.memberPermissions ?? (ctx.guild && ctx.user.id !== ctx.guild.ownerId ? ctx.guild.everyonePermissions : ALL_PERMISSIONS),
+            ),
+            ...(value.parentId !== null ? { parent_id: value.parentId } : {}),
+          });
+          return { name, type: typeof declared === 'number' ? declared : 7, value: value.id };
         }
         const inferred = typeof value === 'string' ? 3 : typeof value === 'boolean' ? 5 : Number.isInteger(value) ? 4 : 10;
         return { name, type: typeof declared === 'number' ? declared : inferred, value };
@@ -2624,6 +2681,10 @@ function isAttachmentValue(value: CommandOptionValue): value is FakeAttachment {
 
 function isUserValue(value: CommandOptionValue): value is FakeUser {
   return typeof value === 'object' && 'username' in value && 'discriminator' in value;
+}
+
+function isChannelValue(value: CommandOptionValue): value is FakeChannel {
+  return typeof value === 'object' && 'recipientId' in value && 'botCanSend' in value;
 }
 
 function isSnapshot(value: MessageSnapshot | Json): value is MessageSnapshot {

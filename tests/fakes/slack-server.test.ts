@@ -592,6 +592,45 @@ describe('fake slack: signed HTTP deliveries to the Bolt HTTPReceiver', () => {
     expect(handlerErrors).toEqual([]);
     expect(logged.filter((line) => line.startsWith('error') && !line.includes('[json-pointer:'))).toEqual([]);
   });
+
+  it('deletes the bot’s uploaded files for good (files.delete): files.info, url_private and the sharing message follow', async () => {
+    const uploaded = await app.client.filesUploadV2({ file: Buffer.from('to be deleted'), filename: 'gone.txt', title: 'gone', channel_id: general.id });
+    const fileId = uploaded.files.flatMap((entry) => entry.files ?? []).map((file) => file.id)[0] ?? '';
+    const file = fake.file(fileId);
+    expect(file).toBeDefined();
+    const shared = fake.messages(general).find((message) => message.files.some((candidate) => candidate.id === fileId));
+    expect(shared).toBeDefined();
+    const auth = { headers: { Authorization: `Bearer ${fake.botToken}` } };
+    expect((await fetch(file?.urlPrivate ?? '', auth)).status).toBe(200);
+
+    await app.client.files.delete({ file: fileId });
+    expect(fake.calls('files.delete').at(-1)).toMatchObject({ ok: true, params: { file: fileId } });
+    expect(fake.file(fileId)).toBeUndefined();
+    expect(fake.deletedFile(fileId)?.name).toBe('gone.txt');
+    expect(platformError(await rejectionOf(app.client.files.info({ file: fileId })))).toBe('file_deleted');
+    expect((await fetch(file?.urlPrivate ?? '', auth)).status).toBe(404);
+    // The message that shared it shows a tombstone, as Slack does.
+    const after = fake.message(general, shared?.ts ?? '');
+    expect(after?.files).toEqual([]);
+    expect(after?.raw['files']).toEqual([{ id: fileId, mode: 'tombstone' }]);
+
+    expect(platformError(await rejectionOf(app.client.files.delete({ file: fileId })))).toBe('file_deleted');
+    expect(platformError(await rejectionOf(app.client.files.delete({ file: 'F404NOPE' })))).toBe('file_not_found');
+    expect(platformError(await rejectionOf(app.client.files.info({ file: 'F404NOPE' })))).toBe('file_not_found');
+    // A bot token deletes only what the bot uploaded.
+    const theirs = fake.addFile({ name: 'theirs.png', bytes: 'x', user: alice });
+    expect(platformError(await rejectionOf(app.client.files.delete({ file: theirs.id })))).toBe('cant_delete_file');
+    expect(fake.file(theirs.id)).toBeDefined();
+  });
+
+  it('deleteMessage: a message deleted in the client is gone for the Web API too', async () => {
+    const posted = await app.client.chat.postMessage({ channel: general.id, text: 'soon gone by hand' });
+    const ts = posted.ts ?? '';
+    fake.deleteMessage(general, ts);
+    expect(fake.message(general, ts)?.deleted).toBe(true);
+    expect(platformError(await rejectionOf(app.client.chat.delete({ channel: general.id, ts })))).toBe('message_not_found');
+    expect(platformError(await rejectionOf(app.client.chat.update({ channel: general.id, ts, text: 'v2' })))).toBe('message_not_found');
+  });
 });
 
 describe('fake slack: Socket Mode', () => {

@@ -1030,6 +1030,7 @@ const METHOD_SCOPES: Record<string, string | undefined> = {
   'files.getUploadURLExternal': 'files:write',
   'files.completeUploadExternal': 'files:write',
   'files.info': 'files:read',
+  'files.delete': 'files:write',
   'usergroups.list': 'usergroups:read',
   'usergroups.users.list': 'usergroups:read',
 };
@@ -1085,6 +1086,8 @@ export class FakeSlack {
   private readonly uploadsById = new Map<string, PendingUpload>();
   private readonly uploadsByTicket = new Map<string, PendingUpload>();
   private readonly filesById = new Map<string, FakeFile>();
+  /** Files deleted with files.delete: files.info answers file_deleted, url_private 404. */
+  private readonly deletedFilesById = new Map<string, FakeFile>();
   private readonly callRecords: ApiCall[] = [];
   private readonly downloadRecords: FileDownload[] = [];
   private readonly responseRecords: ResponseUrlPost[] = [];
@@ -1339,9 +1342,25 @@ export class FakeSlack {
     });
   }
 
-  /** A file by id (user files and bot uploads). */
+  /** A file by id (user files and bot uploads); undefined once deleted. */
   file(id: string): FakeFile | undefined {
     return this.filesById.get(id);
+  }
+
+  /** A file deleted with files.delete (undefined while it exists, or if it never did). */
+  deletedFile(id: string): FakeFile | undefined {
+    return this.deletedFilesById.get(id);
+  }
+
+  /**
+   * Deletes a channel message as a member or an admin would in the Slack client (no API call is
+   * recorded): later chat.update / chat.delete of it answer message_not_found.
+   */
+  deleteMessage(channel: FakeChannel | string, ts: string): void {
+    const stored = this.findMessage(typeof channel === 'string' ? channel : channel.id, ts);
+    if (!stored) throw new Error(`fake slack: unknown message ${typeof channel === 'string' ? channel : channel.id}/${ts}`);
+    stored.deleted = true;
+    this.changed();
   }
 
   private storeFile(spec: { id: string; name: string; title: string; mimetype: string; bytes: Buffer; user: string; altText: string | undefined }): FakeFile {
@@ -1780,6 +1799,8 @@ export class FakeSlack {
         return this.filesComplete(ctx.params);
       case 'files.info':
         return this.filesInfo(ctx.params);
+      case 'files.delete':
+        return this.filesDelete(ctx.params);
       case 'usergroups.list':
         return this.usergroupsList(ctx.params);
       case 'usergroups.users.list':
@@ -2229,9 +2250,25 @@ export class FakeSlack {
   }
 
   private filesInfo(params: Json): Json {
-    const file = this.filesById.get(str(params['file']) ?? '');
+    const id = str(params['file']) ?? '';
+    if (this.deletedFilesById.has(id)) throw new ApiError('file_deleted');
+    const file = this.filesById.get(id);
     if (!file) throw new ApiError('file_not_found');
     return { file: { ...file.raw }, comments: [], response_metadata: { next_cursor: '' } };
+  }
+
+  /** Deletes a file for good: a bot token may delete only the files the bot uploaded. */
+  private filesDelete(params: Json): Json {
+    const id = str(params['file']) ?? '';
+    if (!id) throw invalidArguments(['missing required field: file']);
+    if (this.deletedFilesById.has(id)) throw new ApiError('file_deleted');
+    const file = this.filesById.get(id);
+    if (!file) throw new ApiError('file_not_found');
+    if (file.user !== this.botUserId) throw new ApiError('cant_delete_file');
+    this.filesById.delete(id);
+    this.deletedFilesById.set(id, file);
+    this.changed();
+    return {};
   }
 
   private usergroupsList(params: Json): Json {
@@ -2367,7 +2404,8 @@ export class FakeSlack {
       text: m.text,
       blocks: structuredClone(m.blocks),
       attachments: structuredClone(m.attachments),
-      files: [...m.files],
+      // A deleted file no longer shows in the message that shared it.
+      files: m.files.filter((f) => !this.deletedFilesById.has(f.id)),
       metadata: m.metadata === undefined ? undefined : structuredClone(m.metadata),
       replyBroadcast: m.replyBroadcast,
       source: m.source,
@@ -2436,7 +2474,9 @@ export class FakeSlack {
       team,
       ...(m.blocks.length > 0 ? { blocks: structuredClone(m.blocks) } : {}),
       ...(m.attachments.length > 0 ? { attachments: structuredClone(m.attachments) } : {}),
-      ...(m.files.length > 0 ? { files: m.files.map((f) => ({ ...f.raw })), upload: true, display_as_bot: false } : {}),
+      ...(m.files.length > 0
+        ? { files: m.files.map((f) => (this.deletedFilesById.has(f.id) ? { id: f.id, mode: 'tombstone' } : { ...f.raw })), upload: true, display_as_bot: false }
+        : {}),
       ...(m.metadata !== undefined ? { metadata: structuredClone(m.metadata) } : {}),
       ...(m.edited !== undefined ? { edited: { ...m.edited } } : {}),
       ...(m.threadTs !== undefined ? { thread_ts: m.threadTs } : {}),

@@ -7,7 +7,8 @@ import { startApp, type App, type AppOptions, type Roles } from '../../src/app.j
 import { loadConfig } from '../../src/config.js';
 import type { Job } from '../../src/db/index.js';
 import type { Platform, UserRef } from '../../src/domain.js';
-import type { Deliverer, Delivery } from '../../src/jobs/deliver.js';
+import type { Message } from '../../commands/context.js';
+import type { DeliveredAsset, DeliverOptions, Deliverer, Delivery, ModerationOutlet, PostedMessage } from '../../src/jobs/deliver.js';
 import { createLogger } from '../../src/logger.js';
 import type { FakeFal } from '../fakes/fal-server.js';
 import { tempDir, testRedisUrl, uniquePrefix } from './env.js';
@@ -26,21 +27,85 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
+/** A chat message as the recording outlet keeps it: every revision, and whether it was taken down. */
+export interface RecordedPost extends PostedMessage {
+  message: Message;
+  /** The outputs the message shows (attached or linked). */
+  assets: DeliveredAsset[];
+  edits: Message[];
+}
+
+/** Stands in for a platform's moderation outlet: review-channel posts, their edits, and private notes. */
+export class RecordingOutlet implements ModerationOutlet {
+  readonly posts: RecordedPost[] = [];
+  readonly told: Array<{ member: UserRef; message: Message }> = [];
+  /** Channels the bot may not post in. */
+  readonly closedChannels = new Set<string>();
+  private counter = 0;
+
+  async post(channelId: string, message: Message, assets: readonly DeliveredAsset[]): Promise<PostedMessage> {
+    if (this.closedChannels.has(channelId)) throw new Error('missing access');
+    this.counter += 1;
+    const posted = { channelId, messageId: `msg-${this.counter}` };
+    this.posts.push({ ...posted, message, assets: [...assets], edits: [] });
+    return posted;
+  }
+
+  async edit(post: PostedMessage, message: Message, assets: readonly DeliveredAsset[]): Promise<void> {
+    const recorded = this.posts.find((candidate) => candidate.messageId === post.messageId);
+    if (!recorded) return;
+    recorded.edits.push(message);
+    recorded.message = message;
+    recorded.assets = [...assets];
+  }
+
+  async tell(member: UserRef, message: Message): Promise<boolean> {
+    this.told.push({ member, message });
+    return true;
+  }
+
+  async permalink(_workspaceId: string, post: PostedMessage): Promise<string> {
+    return `https://chat.example/${post.channelId}/${post.messageId}`;
+  }
+
+  inChannel(channelId: string): RecordedPost[] {
+    return this.posts.filter((post) => post.channelId === channelId);
+  }
+}
+
 /** Stands in for a platform adapter: records every delivery so a test can wait for one. */
 export class RecordingDeliverer implements Deliverer {
   readonly deliveries: Delivery[] = [];
+  /** Set by `withModeration`: public results are then "posted" (and can be mirrored, removed, reviewed). */
+  moderation?: RecordingOutlet;
+  readonly deliveryOptions: DeliverOptions[] = [];
   private waiters: Array<{ jobId: string; resolve: (delivery: Delivery) => void }> = [];
   /** Throws this many times before delivering (a chat API outage). */
   failNext = 0;
 
-  async deliver(delivery: Delivery): Promise<void> {
+  /** Behaves like a platform with moderation: public results become posts, reviews go to the outlet. */
+  withModeration(): RecordingOutlet {
+    this.moderation ??= new RecordingOutlet();
+    return this.moderation;
+  }
+
+  async deliver(delivery: Delivery, options: DeliverOptions = {}): Promise<PostedMessage[] | void> {
     if (this.failNext > 0) {
       this.failNext -= 1;
       throw new Error('chat platform unavailable');
     }
     this.deliveries.push(delivery);
+    this.deliveryOptions.push(options);
     for (const waiter of this.waiters.filter((candidate) => candidate.jobId === delivery.job.id)) waiter.resolve(delivery);
     this.waiters = this.waiters.filter((candidate) => candidate.jobId !== delivery.job.id);
+    if (this.moderation && delivery.status === 'succeeded' && !delivery.job.private) {
+      return [{ channelId: delivery.job.channelId, messageId: `result-${delivery.job.id}-${this.deliveries.length}` }];
+    }
+  }
+
+  /** Takes nothing down (there is no chat); a removal still runs its other steps. */
+  async retract(): Promise<boolean> {
+    return true;
   }
 
   forJob(jobId: string): Delivery[] {

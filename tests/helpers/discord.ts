@@ -1,4 +1,4 @@
-import { startFakeDiscord, type FakeChannel, type FakeDiscord, type FakeGuild, type FakeUser } from '../fakes/discord-server.js';
+import { startFakeDiscord, type FakeChannel, type FakeDiscord, type FakeGuild, type FakeUser, type MessageSnapshot, type RoleSpec } from '../fakes/discord-server.js';
 import { startFakeFal, type FakeFal } from '../fakes/fal-server.js';
 import { newFalKey, startTestApp, type TestApp, type TestAppOptions } from './app.js';
 import { discordUser } from '../../src/bots/discord/context.js';
@@ -24,12 +24,14 @@ export interface DiscordHarnessOptions {
   /** Passed to startTestApp (env, appOptions…). */
   app?: Partial<TestAppOptions>;
   tokenLifetimeMs?: number;
+  /** Roles of the test server besides @everyone (sent in GUILD_CREATE, so discord.js caches them). */
+  roles?: RoleSpec[];
 }
 
 export async function startDiscordHarness(options: DiscordHarnessOptions = {}): Promise<DiscordHarness> {
   const fal = await startFakeFal();
   const discord = await startFakeDiscord({ botUser: { username: 'Atelier' }, ...(options.tokenLifetimeMs ? { tokenLifetimeMs: options.tokenLifetimeMs } : {}) });
-  const guild = discord.guild({ name: 'Test Server', channels: [{ name: 'general' }, { name: 'art' }] });
+  const guild = discord.guild({ name: 'Test Server', channels: [{ name: 'general' }, { name: 'art' }], ...(options.roles ? { roles: options.roles } : {}) });
   const general = guild.channels[0]!;
   const env = { DISCORD_TOKEN: discord.token, DISCORD_APPLICATION_ID: discord.applicationId, DISCORD_API_URL: discord.apiUrl, ...options.app?.env };
   const overrides = options.app?.appOptions;
@@ -73,4 +75,25 @@ export async function startDiscordHarness(options: DiscordHarnessOptions = {}): 
     },
   } as DiscordHarness;
   return state;
+}
+
+/** A message's buttons as Discord returns them (every action row flattened). */
+export interface WireButton {
+  type: number;
+  style?: number;
+  custom_id?: string;
+  label?: string;
+  url?: string;
+  disabled?: boolean;
+}
+
+export function buttonsOf(message: MessageSnapshot): WireButton[] {
+  return (message.components as Array<{ components?: WireButton[] }>).flatMap((row) => row.components ?? []);
+}
+
+/** The custom id of the button with this label; throws (naming what there is) when there is none. */
+export function buttonId(message: MessageSnapshot, label: string): string {
+  const id = buttonsOf(message).find((button) => button.label === label)?.custom_id;
+  if (!id) throw new Error(`no "${label}" button in ${JSON.stringify(message.components)}`);
+  return id;
 }

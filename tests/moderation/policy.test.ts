@@ -78,3 +78,18 @@ describe('output policy', () => {
     expect(strictest(['hold', 'block'])).toBe('block');
   });
 });
+
+describe('lists in one message', () => {
+  it('keeps whole lines within the budget and counts the rest', async () => {
+    const { fitLines } = await import('../../src/moderation/messages.js');
+    const lines = Array.from({ length: 100 }, (_, index) => `line ${index} ${'x'.repeat(40)}`);
+    const text = fitLines('Heading', lines, (left) => `…and ${left} more`);
+    expect(text.length).toBeLessThanOrEqual(1900);
+    const shown = text.split('\n');
+    expect(shown[0]).toBe('Heading');
+    const last = shown.at(-1)!;
+    expect(last).toBe(`…and ${100 - (shown.length - 2)} more`);
+    expect(shown.slice(1, -1)).toEqual(lines.slice(0, shown.length - 2));
+    expect(fitLines('Heading', ['a', 'b'], () => 'never')).toBe('Heading\na\nb');
+  });
+});

@@ -17,6 +17,7 @@ import { SlackContext, type SlackOrigin } from './context.js';
 import { SlackDeliverer, type SlackDelivererOptions } from './deliverer.js';
 import { parseGenerationText } from './flags.js';
 import { parseModText } from './mod-text.js';
+import { decodeSlackText } from './render.js';
 
 type WebClient = webApi.WebClient;
 
@@ -157,7 +158,7 @@ export class SlackBot {
 
     this.app.command('/gallery', async ({ command, ack, client }) => {
       await ack();
-      const search = command.text.trim();
+      const search = decodeSlackText(command.text.trim());
       await this.withContext(client, originOfCommand(command), async (ctx) => {
         if (looksLikeFalKey(search)) return ctx.reply(errorText(keyInTextRefusal('slack')));
         await runCommand('gallery', search ? { search } : {}, ctx, services, logger);

@@ -311,6 +311,12 @@ export class SlackDeliverer implements Deliverer, ModerationOutlet {
     }
     if (remaining.assets.length === 0) {
       await this.client.chat.delete({ channel: post.channelId, ts: post.messageId }).catch((error: unknown) => ignoreGone(error));
+      // The status message the result was threaded under ("Done: <prompt>") goes with it: nothing of a
+      // removed result stays in the channel.
+      const route = this.route(remaining.job);
+      if (route?.statusTs && route.channelId === post.channelId && route.statusTs !== post.messageId) {
+        await this.client.chat.delete({ channel: route.channelId, ts: route.statusTs }).catch((error: unknown) => ignoreGone(error));
+      }
       return true;
     }
     await this.client.chat.update({ channel: post.channelId, ts: post.messageId, ...toSlackMessage(this.withoutUploaded(resultMessage(remaining), remaining.assets)) });

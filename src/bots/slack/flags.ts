@@ -4,6 +4,8 @@
  * model params, and the remaining words are the prompt.
  */
 
+import { decodeSlackText } from './render.js';
+
 interface FlagSpec {
   option: string;
   type: 'string' | 'integer' | 'boolean';
@@ -39,7 +41,8 @@ export function parseGenerationText(text: string): ParsedCommandText {
   const prompt: string[] = [];
   const params: string[] = [];
   const unknownFlags: string[] = [];
-  const tokens = tokenize(text.trim());
+  // Slack sends typed `&`, `<`, `>` as entities: fal (and the blocklist) get the text as typed.
+  const tokens = tokenize(decodeSlackText(text.trim()));
   for (let index = 0; index < tokens.length; index += 1) {
     const token = tokens[index] ?? '';
     const flag = /^(?:--|—)([a-z_]+)(?:=(.*))?$/i.exec(token);

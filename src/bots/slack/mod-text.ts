@@ -10,6 +10,8 @@
  * The command is registered with "escape channels, users and links", so mentions arrive as
  * `<@U123|name>`, `<#C123|name>` and `<!subteam^S123|@group>`.
  */
+import { decodeSlackText } from './render.js';
+
 export type ModText = { ok: true; options: Record<string, unknown> } | { ok: false; error: string };
 
 const USAGE =
@@ -33,7 +35,8 @@ export function parseModText(text: string): ModText {
         const key = (match[1] ?? '').toLowerCase();
         const value = (match[2] ?? '').trim();
         if (!SETTING_KEYS.has(key)) return { ok: false, error: `Unknown setting "${key}". Settings: nsfw, other, models, daily_cap, moderators.` };
-        options[key] = key === 'daily_cap' && /^\d+$/.test(value) ? Number(value) : key === 'nsfw' || key === 'other' ? value.toLowerCase() : value;
+        options[key] =
+          key === 'daily_cap' && /^\d+$/.test(value) ? Number(value) : key === 'nsfw' || key === 'other' ? value.toLowerCase() : key === 'moderators' ? value : decodeSlackText(value);
       }
       if (remainder && Object.keys(options).length === 1) return { ok: false, error: `Change settings as \`key=value\`, e.g. \`/mod settings nsfw=hold daily_cap=20\`.` };
       return { ok: true, options };
@@ -52,7 +55,7 @@ export function parseModText(text: string): ModText {
         case 'add':
         case 'remove':
           if (!pattern) return { ok: false, error: `Give the word or pattern: \`/mod blocklist ${action.toLowerCase()} <word>\`.` };
-          return { ok: true, options: { group: 'blocklist', subcommand: action.toLowerCase(), pattern } };
+          return { ok: true, options: { group: 'blocklist', subcommand: action.toLowerCase(), pattern: decodeSlackText(pattern) } };
         case 'list':
           return { ok: true, options: { group: 'blocklist', subcommand: 'list' } };
         default:
@@ -63,7 +66,7 @@ export function parseModText(text: string): ModText {
     case 'unban': {
       const user = mentionedUser(rest[0]);
       if (!user) return { ok: false, error: `Name the member as @member: \`/mod ${verb.toLowerCase()} @member\`.` };
-      const reason = remainder.slice((rest[0] ?? '').length).trim();
+      const reason = decodeSlackText(remainder.slice((rest[0] ?? '').length).trim());
       return { ok: true, options: { subcommand: verb.toLowerCase(), user, ...(verb.toLowerCase() === 'ban' && reason ? { reason } : {}) } };
     }
     case 'log': {

@@ -27,6 +27,15 @@ export function escapeMrkdwn(text: string): string {
     .replace(/^&gt;/gm, '>');
 }
 
+/**
+ * The inverse for what Slack sends: typed `&`, `<` and `>` arrive as `&amp;`, `&lt;` and `&gt;` (the
+ * control characters stay for mentions). Free text (a pattern, a reason, a prompt, a search) is decoded
+ * once it is separated from mentions.
+ */
+export function decodeSlackText(text: string): string {
+  return text.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+}
+
 /** The commands write Markdown-ish text (`**bold**`); Slack's mrkdwn bolds with single stars. */
 export function toMrkdwn(text: string): string {
   return escapeMrkdwn(text).replace(/\*\*(.+?)\*\*/gs, '*$1*');
