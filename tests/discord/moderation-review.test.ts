@@ -3,7 +3,7 @@ import { discordUser } from '../../src/bots/discord/context.js';
 import type { Asset, Job } from '../../src/db/index.js';
 import type { CommandOptionValue, FakeChannel, FakeUser, InteractionHandle, MessageSnapshot } from '../fakes/discord-server.js';
 import { eventually } from '../helpers/app.js';
-import { buttonId, buttonsOf, startDiscordHarness, type DiscordHarness } from '../helpers/discord.js';
+import { buttonId, buttonLabels, buttonsOf, embedsOf, MODERATOR_PERMISSIONS, PERMISSIONS, startDiscordHarness, type DiscordHarness, type WireEmbed } from '../helpers/discord.js';
 
 /**
  * The review channel on Discord, end to end: posted results are mirrored there; held results wait
@@ -18,18 +18,16 @@ describe('Discord review channel: mirroring, holds and the NSFW policy', () => {
   let viewer: FakeUser;
   let review: FakeChannel;
 
-  const MANAGE_MESSAGES = 1n << 13n;
-  const VIEW_AND_SEND = (1n << 10n) | (1n << 11n);
-  const MODERATOR = VIEW_AND_SEND | MANAGE_MESSAGES;
+  const { MANAGE_MESSAGES, VIEW_AND_SEND } = PERMISSIONS;
+  const MODERATOR = MODERATOR_PERMISSIONS;
   const SCHNELL = 'fal-ai/flux/schnell';
-  type Embed = { title?: string; url?: string; image?: { url?: string }; fields?: Array<{ name: string; value: string }> };
+  type Embed = WireEmbed;
 
   const owned = () => h.harness.app.owner!;
   const community = () => ({ platform: 'discord' as const, workspaceId: h.guild.id });
   const ref = (user: FakeUser) => discordUser({ id: user.id, username: user.username, globalName: user.global_name });
-  const embedsOf = (message: MessageSnapshot) => message.embeds as Embed[];
   const field = (embed: Embed | undefined, name: string) => embed?.fields?.find((candidate) => candidate.name === name)?.value;
-  const labels = (message: MessageSnapshot) => buttonsOf(message).map((button) => button.label);
+  const labels = buttonLabels;
   const settled = (interaction: InteractionHandle) => interaction.waitForOriginal((message) => !message.loading, 10_000);
   const totalJobs = () => Object.values(owned().repos.jobs.countJobsByStatus()).reduce((sum, n) => sum + n, 0);
   const permalink = (message: MessageSnapshot) => `https://discord.com/channels/${h.guild.id}/${message.channelId}/${message.id}`;

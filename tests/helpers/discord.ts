@@ -97,3 +97,25 @@ export function buttonId(message: MessageSnapshot, label: string): string {
   if (!id) throw new Error(`no "${label}" button in ${JSON.stringify(message.components)}`);
   return id;
 }
+
+/** The labels of a message's buttons, in order. */
+export const buttonLabels = (message: MessageSnapshot): string[] => buttonsOf(message).map((button) => button.label ?? '');
+
+/** An embed as Discord returns it (the fields the tests read). */
+export interface WireEmbed {
+  title?: string;
+  url?: string;
+  image?: { url?: string };
+  fields?: Array<{ name: string; value: string }>;
+}
+
+export const embedsOf = (message: MessageSnapshot): WireEmbed[] => message.embeds as WireEmbed[];
+
+/** Member permission bits as interactions carry them. */
+export const PERMISSIONS = {
+  MANAGE_GUILD: 1n << 5n,
+  MANAGE_MESSAGES: 1n << 13n,
+  VIEW_AND_SEND: (1n << 10n) | (1n << 11n),
+} as const;
+/** What a moderator by permission has in a channel. */
+export const MODERATOR_PERMISSIONS = PERMISSIONS.VIEW_AND_SEND | PERMISSIONS.MANAGE_MESSAGES;
