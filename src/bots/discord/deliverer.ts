@@ -17,6 +17,7 @@ import type { GenerateProgress } from '../../jobs/types.js';
 import type { Logger } from '../../logger.js';
 import { extensionFor } from '../../storage/keys.js';
 import type { StorageDriver } from '../../storage/types.js';
+import { EditQueue } from '../edit-queue.js';
 import type { DiscordReplyRoute } from './context.js';
 import { toDiscordPayload, type DiscordPayload } from './render.js';
 
@@ -61,26 +62,6 @@ export interface DiscordDelivererOptions {
   progressIntervalMs?: number;
 }
 
-/** The edits of one interaction's original message (one job's progress and result). */
-interface EditState {
-  /** When the last edit of the original finished (0: none yet). */
-  lastEditAt: number;
-  /** Edits go out one after another, so a stale progress never lands after a newer message. */
-  chain: Promise<void>;
-  /** The newest progress not shown yet; older ones are dropped. */
-  pending?: Message | undefined;
-  /** A progress edit is waiting on the chain. */
-  queued: boolean;
-  /** The result is being posted: no progress from now on. */
-  done: boolean;
-  /** Handlers of the interaction still answering it (their own edits come first). */
-  busy: number;
-}
-
-/** A handler that never finishes must not hold the job's progress and result back for longer. */
-const MAX_HOLD_MS = 30_000;
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
 /**
  * Posts progress and results back where a Discord command was used: by editing the deferred reply
  * while its token lives, then in the channel mentioning the user, then by DM. Uses plain REST with
@@ -91,9 +72,8 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
  */
 export class DiscordDeliverer implements Deliverer, ModerationOutlet {
   private readonly tokenLifetimeMs: number;
-  private readonly progressIntervalMs: number;
   /** By interaction token: one original message each. */
-  private readonly edits = new Map<string, EditState>();
+  private readonly edits: EditQueue;
 
   constructor(
     private readonly rest: REST,
@@ -102,7 +82,7 @@ export class DiscordDeliverer implements Deliverer, ModerationOutlet {
     options: DiscordDelivererOptions = {},
   ) {
     this.tokenLifetimeMs = options.tokenLifetimeMs ?? 15 * 60_000;
-    this.progressIntervalMs = options.progressIntervalMs ?? 2_000;
+    this.edits = new EditQueue(options.progressIntervalMs ?? 2_000);
   }
 
   /**
@@ -111,24 +91,7 @@ export class DiscordDeliverer implements Deliverer, ModerationOutlet {
    * from it. Returns the release, to call when the handler is done.
    */
   holdEdits(interactionToken: string): () => void {
-    const state = this.stateOf(interactionToken);
-    state.busy += 1;
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    const timer = setTimeout(release, MAX_HOLD_MS);
-    timer.unref();
-    state.chain = state.chain.then(() => gate);
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      clearTimeout(timer);
-      state.busy -= 1;
-      state.lastEditAt = Date.now();
-      release();
-    };
+    return this.edits.hold(interactionToken);
   }
 
   /** Called for every progress event of a Discord job; edits are throttled per job. */
@@ -137,52 +100,10 @@ export class DiscordDeliverer implements Deliverer, ModerationOutlet {
     if (job.finishedAt !== null || job.deliveredAt !== null) return;
     const route = this.route(job);
     if (!route || !this.tokenAlive(route)) return;
-    const state = this.stateOf(route.interactionToken);
-    if (state.done) return;
-    state.pending = progressMessage(job, progress);
-    if (state.queued) return;
-    state.queued = true;
-    state.chain = state.chain.then(() => this.flushProgress(state, route, job.id));
-  }
-
-  private stateOf(token: string): EditState {
-    let state = this.edits.get(token);
-    if (!state) {
-      this.prune();
-      state = { lastEditAt: 0, chain: Promise.resolve(), queued: false, done: false, busy: 0 };
-      this.edits.set(token, state);
-    }
-    return state;
-  }
-
-  /** Forgets interactions whose last edit no longer constrains the next one (answers that started no job). */
-  private prune(): void {
-    if (this.edits.size < 256) return;
-    const stale = Date.now() - this.progressIntervalMs;
-    for (const [token, state] of this.edits) {
-      if (state.busy === 0 && !state.queued && !state.done && state.pending === undefined && state.lastEditAt < stale) this.edits.delete(token);
-    }
-  }
-
-  /** Waits until the next edit of this original may go out. */
-  private async spacing(state: EditState): Promise<void> {
-    const wait = state.lastEditAt + this.progressIntervalMs - Date.now();
-    if (wait > 0) await sleep(wait);
-  }
-
-  private async flushProgress(state: EditState, route: DiscordReplyRoute, jobId: string): Promise<void> {
-    await this.spacing(state);
-    state.queued = false;
-    const message = state.pending;
-    state.pending = undefined;
-    if (!message || state.done || !this.tokenAlive(route)) return;
-    try {
-      await this.editOriginal(route, toDiscordPayload(message));
-    } catch (error) {
-      this.logger.debug({ err: error, jobId }, 'progress edit failed');
-    } finally {
-      state.lastEditAt = Date.now();
-    }
+    this.edits.progress(route.interactionToken, progressMessage(job, progress), async (message) => {
+      if (!this.tokenAlive(route)) return;
+      await this.editOriginal(route, toDiscordPayload(message)).catch((error: unknown) => this.logger.debug({ err: error, jobId: job.id }, 'progress edit failed'));
+    });
   }
 
   get moderation(): ModerationOutlet {
@@ -198,21 +119,19 @@ export class DiscordDeliverer implements Deliverer, ModerationOutlet {
     }
     // Stop progress for good, and wait for edits in flight (and the command's own answer) so none
     // can land after the result.
-    const state = this.stateOf(route.interactionToken);
-    state.done = true;
-    state.pending = undefined;
+    const finishing = this.edits.finish(route.interactionToken);
     try {
       const prepared = this.prepare(route, delivery);
       prepared.catch(() => undefined); // awaited below; reading the files overlaps the wait
-      await state.chain.catch(() => undefined);
+      const final = await finishing;
       const { payload, files } = await prepared;
-      if (this.tokenAlive(route)) await this.spacing(state);
+      if (this.tokenAlive(route)) await final.wait();
       const posted = await this.postOutcome(route, delivery, payload, files, options);
       // Ephemeral messages vanish by themselves; everything else that shows a result can be taken down.
       if (delivery.status !== 'succeeded' || !posted || ((posted.flags ?? 0) & MessageFlags.Ephemeral) !== 0) return [];
       return [{ channelId: posted.channel_id, messageId: posted.id }];
     } finally {
-      this.edits.delete(route.interactionToken);
+      this.edits.forget(route.interactionToken);
     }
   }
 

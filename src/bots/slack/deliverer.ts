@@ -17,6 +17,7 @@ import type { GenerateProgress } from '../../jobs/types.js';
 import type { Logger } from '../../logger.js';
 import { extensionFor } from '../../storage/keys.js';
 import type { StorageDriver } from '../../storage/types.js';
+import { EditQueue, type FinalEdits } from '../edit-queue.js';
 import { isChannelClosed, postToResponseUrl, slackErrorCode, type SlackReplyRoute } from './context.js';
 import { toSlackMessage, type SlackMessage } from './render.js';
 
@@ -39,9 +40,6 @@ const routeSchema = z.object({
 const MAX_UPLOAD_BYTES = 50 * 1024 * 1024;
 /** Posts of uploaded files are recorded as `file:<file id>:<asset id>` (older ones: `file:<file id>`). */
 const FILE_POST_PREFIX = 'file:';
-/** A handler that never finishes must not hold the job's status edits back for longer. */
-const MAX_HOLD_MS = 30_000;
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 export interface SlackDelivererOptions {
   /** Upload results as files (for a PUBLIC_URL Slack cannot reach) instead of image blocks of our URLs. */
@@ -55,22 +53,6 @@ export interface SlackDelivererOptions {
   fetch?: typeof fetch;
 }
 
-/** The edits of one status message (one job's queued answer, progress and final state). */
-interface StatusState {
-  /** When the last edit finished (0: none yet). */
-  lastEditAt: number;
-  /** Edits go out one after another, so a stale progress never lands after a newer state. */
-  chain: Promise<void>;
-  /** The newest progress not shown yet; older ones are dropped. */
-  pending?: Message | undefined;
-  /** A progress edit is waiting on the chain. */
-  queued: boolean;
-  /** The outcome is being posted: no progress from now on. */
-  done: boolean;
-  /** Handlers still answering on this status message (their own edits come first). */
-  busy: number;
-}
-
 const statusKey = (channelId: string, ts: string) => `${channelId}/${ts}`;
 
 /**
@@ -81,8 +63,8 @@ const statusKey = (channelId: string, ts: string) => `${channelId}/${ts}`;
  * spaced at least `progressIntervalMs` from the previous one; progress in between is coalesced.
  */
 export class SlackDeliverer implements Deliverer, ModerationOutlet {
-  private readonly statuses = new Map<string, StatusState>();
-  private readonly progressIntervalMs: number;
+  /** By status message (`channel/ts`). */
+  private readonly statuses: EditQueue;
   private readonly responseUrlLifetimeMs: number;
   private readonly maxUploadBytes: number;
 
@@ -92,7 +74,7 @@ export class SlackDeliverer implements Deliverer, ModerationOutlet {
     private readonly logger: Logger,
     private readonly options: SlackDelivererOptions,
   ) {
-    this.progressIntervalMs = options.progressIntervalMs ?? 2_000;
+    this.statuses = new EditQueue(options.progressIntervalMs ?? 2_000);
     this.responseUrlLifetimeMs = options.responseUrlLifetimeMs ?? 30 * 60_000;
     this.maxUploadBytes = options.maxUploadBytes ?? MAX_UPLOAD_BYTES;
   }
@@ -103,24 +85,7 @@ export class SlackDeliverer implements Deliverer, ModerationOutlet {
    * release, to call when the handler is done.
    */
   holdEdits(channelId: string, ts: string): () => void {
-    const state = this.stateOf(statusKey(channelId, ts));
-    state.busy += 1;
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    const timer = setTimeout(release, MAX_HOLD_MS);
-    timer.unref();
-    state.chain = state.chain.then(() => gate);
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      clearTimeout(timer);
-      state.busy -= 1;
-      state.lastEditAt = Date.now();
-      release();
-    };
+    return this.statuses.hold(statusKey(channelId, ts));
   }
 
   onProgress(job: Job, progress: GenerateProgress): void {
@@ -128,63 +93,18 @@ export class SlackDeliverer implements Deliverer, ModerationOutlet {
     if (job.finishedAt !== null || job.deliveredAt !== null) return;
     const route = this.route(job);
     if (!route?.statusTs || route.private) return;
-    const statusTs = route.statusTs;
-    const state = this.stateOf(statusKey(route.channelId, statusTs));
-    if (state.done) return;
-    state.pending = progressMessage(job, progress);
-    if (state.queued) return;
-    state.queued = true;
-    state.chain = state.chain.then(() => this.flushProgress(state, route.channelId, statusTs, job.id));
-  }
-
-  private stateOf(key: string): StatusState {
-    let state = this.statuses.get(key);
-    if (!state) {
-      this.prune();
-      state = { lastEditAt: 0, chain: Promise.resolve(), queued: false, done: false, busy: 0 };
-      this.statuses.set(key, state);
-    }
-    return state;
-  }
-
-  /** Forgets status messages whose last edit no longer constrains the next one (answers that started no job). */
-  private prune(): void {
-    if (this.statuses.size < 256) return;
-    const stale = Date.now() - this.progressIntervalMs;
-    for (const [key, state] of this.statuses) {
-      if (state.busy === 0 && !state.queued && !state.done && state.pending === undefined && state.lastEditAt < stale) this.statuses.delete(key);
-    }
-  }
-
-  /** Waits until the next edit of this status message may go out. */
-  private async spacing(state: StatusState): Promise<void> {
-    const wait = state.lastEditAt + this.progressIntervalMs - Date.now();
-    if (wait > 0) await sleep(wait);
-  }
-
-  private async flushProgress(state: StatusState, channelId: string, ts: string, jobId: string): Promise<void> {
-    await this.spacing(state);
-    state.queued = false;
-    const message = state.pending;
-    state.pending = undefined;
-    if (!message || state.done) return;
-    try {
-      await this.client.chat.update({ channel: channelId, ts, ...toSlackMessage(message) });
-    } catch (error) {
-      this.logger.debug({ err: error, jobId }, 'progress update failed');
-    } finally {
-      state.lastEditAt = Date.now();
-    }
+    const { channelId, statusTs } = route;
+    this.statuses.progress(statusKey(channelId, statusTs), progressMessage(job, progress), async (message) => {
+      await this.client.chat
+        .update({ channel: channelId, ts: statusTs, ...toSlackMessage(message) })
+        .catch((error: unknown) => this.logger.debug({ err: error, jobId: job.id }, 'progress update failed'));
+    });
   }
 
   /** The final edit of a status message, spaced from the previous one. */
-  private async editStatus(state: StatusState | undefined, channelId: string, ts: string, message: { text: string; blocks: SlackMessage['blocks'] }): Promise<void> {
-    if (state) await this.spacing(state);
-    try {
-      await this.client.chat.update({ channel: channelId, ts, ...message });
-    } finally {
-      if (state) state.lastEditAt = Date.now();
-    }
+  private async editStatus(final: FinalEdits | undefined, channelId: string, ts: string, message: { text: string; blocks: SlackMessage['blocks'] }): Promise<void> {
+    const edit = async () => void (await this.client.chat.update({ channel: channelId, ts, ...message }));
+    await (final ? final.spaced(edit) : edit());
   }
 
   get moderation(): ModerationOutlet {
@@ -202,27 +122,22 @@ export class SlackDeliverer implements Deliverer, ModerationOutlet {
     // Stop progress for good, and wait for edits in flight (and the command's own answer) so none
     // can land after the outcome.
     const key = route.statusTs ? statusKey(route.channelId, route.statusTs) : undefined;
-    const state = key ? this.stateOf(key) : undefined;
-    if (state) {
-      state.done = true;
-      state.pending = undefined;
-      await state.chain.catch(() => undefined);
-    }
+    const final = key ? await this.statuses.finish(key) : undefined;
     try {
-      return await this.postOutcome(route, delivery, state);
+      return await this.postOutcome(route, delivery, final);
     } finally {
-      if (key) this.statuses.delete(key);
+      if (key) this.statuses.forget(key);
     }
   }
 
-  private async postOutcome(route: SlackReplyRoute, delivery: Delivery, state: StatusState | undefined): Promise<PostedMessage[]> {
+  private async postOutcome(route: SlackReplyRoute, delivery: Delivery, final: FinalEdits | undefined): Promise<PostedMessage[]> {
     if (isPrivateNotice(delivery) || (delivery.status === 'succeeded' && route.private)) {
       if (route.statusTs) await this.client.chat.delete({ channel: route.channelId, ts: route.statusTs }).catch(() => undefined);
       await this.toUserAlone(route, deliveryMessage(delivery));
       return [];
     }
     if (delivery.status !== 'succeeded') {
-      if (route.statusTs) await this.editStatus(state, route.channelId, route.statusTs, toSlackMessage(deliveryMessage(delivery)));
+      if (route.statusTs) await this.editStatus(final, route.channelId, route.statusTs, toSlackMessage(deliveryMessage(delivery)));
       else await this.toUserAlone(route, deliveryMessage(delivery));
       return [];
     }
@@ -243,7 +158,7 @@ export class SlackDeliverer implements Deliverer, ModerationOutlet {
       return posted;
     }
     if (route.statusTs) {
-      await this.editStatus(state, route.channelId, route.statusTs, toSlackMessage({ text: `Done: **${delivery.job.prompt.slice(0, 150)}** (result in the thread)` })).catch(
+      await this.editStatus(final, route.channelId, route.statusTs, toSlackMessage({ text: `Done: **${delivery.job.prompt.slice(0, 150)}** (result in the thread)` })).catch(
         (error: unknown) => this.logger.debug({ err: error }, 'status update failed'),
       );
     }
