@@ -32,8 +32,6 @@ export type Delivery =
   /** The community's policy does not allow any of the outputs; `reason` says which rule, in plain words. */
   | { status: 'blocked'; job: Job; reason: string };
 
-export type SucceededDelivery = Extract<Delivery, { status: 'succeeded' }>;
-
 /** Outcomes only their owner sees: no result in the channel, the public placeholder goes. */
 export function isPrivateNotice(delivery: Delivery): boolean {
   return delivery.status === 'failed' || delivery.status === 'held' || delivery.status === 'blocked';
@@ -182,6 +180,7 @@ export function createDeliverWorker(options: DeliverWorkerOptions) {
       await options.moderation?.mirror(bullJob.data.jobId);
       return;
     }
+    // Jobs are told apart by name: every job not named 'review' carries DeliverJobData.
     const data = bullJob.data as DeliverJobData;
     const job = repos.jobs.getJob(data.jobId);
     if (!job) {

@@ -81,13 +81,6 @@ export function compileBlocklist(entries: readonly string[]): Blocklist {
   };
 }
 
-/** Strictest last: a job whose outputs get different policies follows the strictest one. */
-const SEVERITY: Record<OutputPolicy, number> = { allow: 0, spoiler: 1, hold: 2, block: 3 };
-
-export function strictest(policies: readonly OutputPolicy[]): OutputPolicy {
-  return policies.reduce<OutputPolicy>((worst, policy) => (SEVERITY[policy] > SEVERITY[worst] ? policy : worst), 'allow');
-}
-
 export interface OutputVerdict<T> {
   output: T;
   policy: OutputPolicy;
