@@ -153,10 +153,12 @@ export const models = defineCommand({
   dm: true,
   options: [{ name: 'kind', description: 'Only image or video models', type: 'string', choices: ASSET_KINDS.map((kind) => ({ name: kind, value: kind })) }],
   input: z.object({ kind: z.enum(ASSET_KINDS).optional() }),
-  async run(ctx, input) {
-    const found = listModels(input.kind ? { kind: input.kind } : {});
+  async run(ctx, input, services) {
+    const allowed = services.moderation.allowedModels(ctx);
+    const found = listModels(input.kind ? { kind: input.kind } : {}).filter((model) => allowed === null || allowed.includes(model.id));
     const words = wordsFor(ctx.platform);
     await ctx.reply({
+      ...(allowed === null ? {} : { text: `The moderators of ${words.community} allow these models.` }),
       cards: found.slice(0, 10).map((model) => {
         const inputs = Object.entries(model.buckets).map(([bucket, spec]) => `${bucket} (${spec.required ? 'required' : 'optional'}, up to ${spec.max})`);
         return {

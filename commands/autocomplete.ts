@@ -39,12 +39,20 @@ function matching(values: readonly string[], typed: string): Choice[] {
  * command's kind, and the sizes and durations of the model the other options choose. `options` are
  * the values typed so far (attachments only need to be present). Unknown options get none.
  */
-export function suggest(command: string, option: string, typed: string, options: Record<string, unknown> = {}): Choice[] {
+export function suggest(
+  command: string,
+  option: string,
+  typed: string,
+  options: Record<string, unknown> = {},
+  /** The models the community allows (catalog ids); null: all. */
+  allowedModels: readonly string[] | null = null,
+): Choice[] {
   const needle = typed.trim().toLowerCase();
   switch (option) {
     case 'model': {
       const kind = KIND_OF_COMMAND[command];
       return listModels(kind ? { kind } : {})
+        .filter((model) => allowedModels === null || allowedModels.includes(model.id))
         .filter((model) => !needle || [model.id, model.name, ...model.aliases].some((name) => name.toLowerCase().includes(needle)))
         .map((model) => ({ name: clip(`${model.name} (${model.mode}, ${model.priceHint})`), value: model.aliases[0] ?? model.id }))
         .slice(0, MAX_CHOICES);

@@ -52,6 +52,8 @@ function galleryMessage(view: GalleryView, title: string, moreId: string | undef
         { name: 'Model', value: modelName(asset.modelId), inline: true },
         { name: 'Date', value: dateOf(asset.createdAt), inline: true },
         { name: 'Link', value: asset.shareUrl },
+        // Only its owner sees a held result; nobody else will until a moderator approves it.
+        ...(asset.held ? [{ name: 'Status', value: "Waiting for a moderator's review" }] : []),
       ],
       ...(asset.spoiler ? { spoiler: true } : {}),
     })),

@@ -182,6 +182,9 @@ describe('moderation', () => {
       const refused = await h.run('imagine', { prompt: 'a fox', model: 'schnell' }, { user: maker });
       expect(refusedBeforeFal(refused, jobs, requests)).toMatch(/allow only some image models.*Allowed here: dev/);
 
+      const listed = await h.run('models', { kind: 'image' }, { user: maker });
+      expect(listed.lastReply().message.text).toBe('The moderators of this server allow these models.');
+      expect(listed.lastReply().message.cards?.map((card) => card.footer)).toEqual(['fal-ai/flux/dev']);
       const { job } = await imagine('a fox, allowed');
       expect(job.modelId).toBe('fal-ai/flux/dev');
       expect(h.fake.submits('fal-ai/flux/dev').at(-1)?.input['prompt']).toBe('a fox, allowed');
@@ -294,6 +297,9 @@ describe('moderation', () => {
       // Held: not in other members' view of the owner's gallery yet.
       const [asset] = h.owner.repos.assets.listJobAssets(job.id);
       expect(h.services.gallery.publicOf(maker, { limit: 10 }).items.map((item) => item.id)).not.toContain(asset!.id);
+      const ownGallery = await h.run('gallery', {}, { user: maker });
+      const heldCard = ownGallery.lastReply().message.cards?.find((card) => card.title?.endsWith('a held picture'));
+      expect(heldCard?.fields).toContainEqual({ name: 'Status', value: "Waiting for a moderator's review" });
 
       const refused = await h.press(`modok:${job.id}`, { user: testUser('nobody') });
       expect(refused.lastText()).toBe('Only moderators of this server can do that.');

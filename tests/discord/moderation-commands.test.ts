@@ -281,6 +281,10 @@ describe('/mod on Discord', () => {
   it('allowed models and the daily cap refuse requests before anything reaches fal', async () => {
     const capped = (await h.memberWithKey('capped')).user;
     await mod(admin, 'settings', { models: 'schnell', daily_cap: 1 });
+    // Members are offered only what is allowed here.
+    const suggestion = h.discord.autocomplete({ name: 'imagine', options: { prompt: 'a bust' }, focused: 'model', user: capped, channelId: h.general.id });
+    expect((await suggestion.waitForAck(3_000)).type).toBe(8);
+    expect((suggestion.autocompleteChoices() ?? []).map((choice) => choice['value'])).toEqual(['schnell']);
     expect(await refusedImagine(capped, { prompt: 'a marble bust', model: 'dev' })).toMatch(/^The moderators here allow only some image models, and FLUX\.1 \[dev\] is not one of them\. Allowed here: schnell\.$/);
     const submitsBefore = h.fal.submits(SCHNELL).length;
     await generated(capped, { prompt: 'a marble bust' });

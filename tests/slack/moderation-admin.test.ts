@@ -281,6 +281,12 @@ describe('moderation on Slack: /mod, moderators, blocklist and bans', () => {
     expect(set.text).toContain('Daily cap per member: 1 generations');
     expect(set.text).toContain('Allowed models: FLUX.1 [schnell]');
     try {
+      // The form offers only what is allowed here.
+      const views = h.slack.views().length;
+      await h.slack.slashCommand({ command: '/imagine', text: '', user: busy, channel: h.general });
+      const form = await h.slack.waitFor(() => h.slack.views().slice(views)[0], 5_000, 'the modal');
+      const modelBlock = form.blocks.find((block) => block['block_id'] === 'model') as { element?: { options?: Array<{ value: string }> } } | undefined;
+      expect(modelBlock?.element?.options?.map((option) => option.value)).toEqual(['fal-ai/flux/schnell']);
       await refusedGeneration(busy, 'a bee --model dev', /allow only some image models, and FLUX\.1 \[dev\] is not one of them.*Allowed here: schnell/s);
       expect((await d.imagine(busy, 'the first bee')).status).toBe('succeeded');
       await refusedGeneration(busy, 'a second bee', "You have reached this workspace's limit of 1 generations a day.");

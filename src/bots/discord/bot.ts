@@ -137,7 +137,8 @@ export class DiscordBot {
 
   private async autocomplete(interaction: AutocompleteInteraction): Promise<void> {
     const focused = interaction.options.getFocused(true);
-    const choices = suggest(interaction.commandName, focused.name, String(focused.value), collectOptions(interaction.options.data, true));
+    const allowed = this.options.services.moderation.allowedModels({ platform: 'discord', workspaceId: interaction.guildId ?? '' });
+    const choices = suggest(interaction.commandName, focused.name, String(focused.value), collectOptions(interaction.options.data, true), allowed);
     await interaction.respond(choices).catch((error: unknown) => this.log.debug({ err: error }, 'autocomplete answer failed'));
   }
 }

@@ -137,7 +137,8 @@ export class SlackBot {
         const origin = originOfCommand(command);
         if (!command.text.trim()) {
           try {
-            await client.views.open({ trigger_id: command.trigger_id, view: generateModal(name, origin) });
+            const allowed = services.moderation.allowedModels({ platform: 'slack', workspaceId: origin.teamId });
+            await client.views.open({ trigger_id: command.trigger_id, view: generateModal(name, origin, allowed) });
           } catch (error) {
             // The trigger lives 3 seconds; a slow Slack or a busy process can miss it.
             this.log.warn({ err: error }, 'could not open the generation form');
@@ -353,9 +354,10 @@ function parseMetadata(text: string | undefined): ViewMetadata {
 }
 
 /** `/imagine` or `/animate` with no text: a modal with the prompt, a model, a size and file inputs. */
-function generateModal(name: 'imagine' | 'animate', origin: SlackOrigin): types.ModalView {
+function generateModal(name: 'imagine' | 'animate', origin: SlackOrigin, allowedModels: readonly string[] | null): types.ModalView {
   const spec = GENERATE_MODALS[name];
-  const models = listModels({ kind: spec.kind });
+  // Only what the workspace's moderators allow.
+  const models = listModels({ kind: spec.kind }).filter((model) => allowedModels === null || allowedModels.includes(model.id));
   const fileInput = (blockId: string, label: string, maxFiles: number) => ({
     type: 'input' as const,
     block_id: blockId,
@@ -377,18 +379,23 @@ function generateModal(name: 'imagine' | 'animate', origin: SlackOrigin): types.
         label: { type: 'plain_text', text: 'Prompt' },
         element: { type: 'plain_text_input', action_id: 'prompt', multiline: true, max_length: 2000 },
       },
-      {
-        type: 'input',
-        block_id: 'model',
-        optional: true,
-        label: { type: 'plain_text', text: 'Model' },
-        element: {
-          type: 'static_select',
-          action_id: 'model',
-          placeholder: { type: 'plain_text', text: 'Default for what you attach' },
-          options: models.slice(0, 100).map((model) => ({ text: { type: 'plain_text' as const, text: model.name.slice(0, 75) }, value: model.id })),
-        },
-      },
+      // Slack refuses a select without options: with no model of this kind allowed, the request says so on submit.
+      ...(models.length
+        ? [
+            {
+              type: 'input' as const,
+              block_id: 'model',
+              optional: true,
+              label: { type: 'plain_text' as const, text: 'Model' },
+              element: {
+                type: 'static_select' as const,
+                action_id: 'model',
+                placeholder: { type: 'plain_text' as const, text: 'Default for what you attach' },
+                options: models.slice(0, 100).map((model) => ({ text: { type: 'plain_text' as const, text: model.name.slice(0, 75) }, value: model.id })),
+              },
+            },
+          ]
+        : []),
       {
         type: 'input',
         block_id: name === 'imagine' ? 'size' : 'duration',
