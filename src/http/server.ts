@@ -208,7 +208,8 @@ export class HttpServer {
         posterUrl: asset.posterStorageKey ? this.options.links.mediaUrl({ storageKey: asset.posterStorageKey }) : undefined,
         takenMs: job?.startedAt && job.finishedAt ? job.finishedAt - job.startedAt : undefined,
       }),
-      { 'cache-control': 'public, max-age=60' },
+      // A held page changes on approval: nothing may keep the preview-less version.
+      { 'cache-control': asset.held ? 'no-store' : 'public, max-age=60' },
     );
   }
 }

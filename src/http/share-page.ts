@@ -9,6 +9,8 @@ export interface SharePageInput {
   takenMs?: number | undefined;
 }
 
+const HELD_NOTE = "Waiting for a moderator's review: link previews do not show it until it is approved.";
+
 const escapeHtml = (text: string) =>
   text.replace(/[&<>"']/g, (char) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[char] ?? char);
 
@@ -40,7 +42,10 @@ export function renderSharePage({ asset, shareUrl, mediaUrl, posterUrl, takenMs 
   const isVideo = asset.kind === 'video';
   const downloadUrl = mediaUrl.includes('?') ? `${mediaUrl}&download=1` : `${mediaUrl}?download=1`;
 
-  const ogTags = isVideo
+  // A held result is not for the channel yet: a link pasted there must not unfurl it.
+  const ogTags = asset.held
+    ? [metaName('robots', 'noindex'), metaName('twitter:card', 'summary')]
+    : isVideo
     ? [
         meta('og:type', 'video.other'),
         meta('og:video', mediaUrl),
@@ -95,7 +100,7 @@ ${metaName('twitter:description', description)}
 </head>
 <body>
 <main>
-${media}
+${asset.held ? `<p role="status">${escapeHtml(HELD_NOTE)}</p>\n` : ''}${media}
 <h1>${escapeHtml(asset.prompt)}</h1>
 <dl>
 ${facts.map(([label, value]) => `<dt>${escapeHtml(label)}</dt><dd>${escapeHtml(value)}</dd>`).join('\n')}

@@ -208,6 +208,28 @@ describe('share pages', () => {
     await media.arrayBuffer();
   });
 
+  it('gives a held result no link preview until it is approved', async () => {
+    const asset = await insertAsset(harness, { prompt: 'a held sketch', body: makePng(12, 12), ext: 'png', contentType: 'image/png', width: 12, height: 12 });
+    const owner = harness.app.owner!;
+    owner.repos.jobs.changeReviewState(asset.jobId, null, 'held');
+
+    const held = await fetch(shareUrl(asset.shareId));
+    expect(held.status).toBe(200);
+    expect(held.headers.get('cache-control')).toBe('no-store');
+    const heldHtml = await held.text();
+    expect(metaContent(heldHtml, 'og:image')).toBeUndefined();
+    expect(metaContent(heldHtml, 'twitter:image')).toBeUndefined();
+    expect(heldHtml).toContain('<meta name="robots" content="noindex">');
+    expect(heldHtml).toContain("Waiting for a moderator&#39;s review");
+
+    owner.repos.jobs.changeReviewState(asset.jobId, 'held', 'approved');
+    const approved = await fetch(shareUrl(asset.shareId));
+    expect(approved.headers.get('cache-control')).toBe('public, max-age=60');
+    const approvedHtml = await approved.text();
+    expect(metaContent(approvedHtml, 'og:image')).toBe(mediaUrl(asset.storageKey));
+    expect(approvedHtml).not.toContain('Waiting for a moderator');
+  });
+
   it('removes a video poster along with the video', async () => {
     const asset = await insertAsset(harness, {
       kind: 'video',
