@@ -333,6 +333,9 @@ describe('moderation on Slack: /mod, moderators, blocklist and bans', () => {
   });
 
   it('the log lists every moderation action, newest first, and honours a count', async () => {
+    // Two actions of this test's own, whatever ran before it.
+    await mod(admin, 'blocklist add lichen');
+    await mod(admin, 'blocklist remove lichen');
     const full = (await mod(admin, 'log 50')).text;
     expect(full).toMatch(/^Moderation log \(newest first, UTC\)/);
     expect(full).toContain('set the review channel');
@@ -340,5 +343,7 @@ describe('moderation on Slack: /mod, moderators, blocklist and bans', () => {
     expect(short.text.split('\n').filter((line) => line.startsWith('`'))).toHaveLength(2);
     const recent = owned().services.moderation.recentActions(community(), 1)[0];
     expect(short.text.split('\n')[1]).toContain(`<@${recent?.actor}>`);
+    expect(short.text.split('\n')[1]).toContain('removed from the blocklist `lichen`');
+    expect(short.text.split('\n')[2]).toContain('added to the blocklist `lichen`');
   });
 });
