@@ -158,28 +158,32 @@ describe('fake discord: gateway and login', () => {
   });
 });
 
+/** The commands the interaction tests use (registered to the test guild). */
+const commandDefs = () => [
+  new SlashCommandBuilder()
+    .setName('imagine')
+    .setDescription('Generate an image')
+    .addStringOption((o) => o.setName('prompt').setDescription('What to draw').setRequired(true).setAutocomplete(true))
+    .addIntegerOption((o) => o.setName('steps').setDescription('Steps'))
+    .addAttachmentOption((o) => o.setName('image').setDescription('Input image'))
+    .toJSON(),
+  new SlashCommandBuilder()
+    .setName('gen')
+    .setDescription('Generate')
+    .addSubcommand((s) =>
+      s
+        .setName('video')
+        .setDescription('A video')
+        .addStringOption((o) => o.setName('prompt').setDescription('Prompt').setRequired(true))
+        .addNumberOption((o) => o.setName('seconds').setDescription('Length')),
+    )
+    .toJSON(),
+];
+
 describe('fake discord: commands', () => {
   it('records application.commands.set(defs, guildId) and keeps ids on overwrite', async () => {
-    const defs = [
-      new SlashCommandBuilder()
-        .setName('imagine')
-        .setDescription('Generate an image')
-        .addStringOption((o) => o.setName('prompt').setDescription('What to draw').setRequired(true).setAutocomplete(true))
-        .addIntegerOption((o) => o.setName('steps').setDescription('Steps'))
-        .addAttachmentOption((o) => o.setName('image').setDescription('Input image'))
-        .toJSON(),
-      new SlashCommandBuilder()
-        .setName('gen')
-        .setDescription('Generate')
-        .addSubcommand((s) =>
-          s
-            .setName('video')
-            .setDescription('A video')
-            .addStringOption((o) => o.setName('prompt').setDescription('Prompt').setRequired(true))
-            .addNumberOption((o) => o.setName('seconds').setDescription('Length')),
-        )
-        .toJSON(),
-    ];
+    const defs = commandDefs();
+    const requestsBefore = fake.requests.length;
     const created = await client.application!.commands.set(defs, guild.id);
     expect([...created.values()].map((c) => c.name).sort()).toEqual(['gen', 'imagine']);
     const stored = fake.registeredCommands(guild.id);
@@ -193,7 +197,7 @@ describe('fake discord: commands', () => {
 
     await client.application!.commands.set([{ name: 'help', description: 'Help' }]);
     expect(fake.registeredCommands().map((c) => c['name'])).toEqual(['help']);
-    expect(fake.requests.filter((r) => r.method === 'PUT').map((r) => r.route)).toEqual([
+    expect(fake.requests.slice(requestsBefore).filter((r) => r.method === 'PUT').map((r) => r.route)).toEqual([
       'guild-commands-overwrite',
       'guild-commands-overwrite',
       'global-commands-overwrite',
@@ -208,6 +212,11 @@ describe('fake discord: commands', () => {
 });
 
 describe('fake discord: interactions', () => {
+  // The commands they use are registered whichever test ran first.
+  beforeAll(async () => {
+    await client.application!.commands.set(commandDefs(), guild.id);
+  });
+
   it('slash command with an attachment option: options, download, deferReply + editReply with embed and file', async () => {
     const input = makePng(4, 3);
     const output = makePng(16, 9);
