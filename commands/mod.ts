@@ -70,7 +70,7 @@ function settingsMessage(ctx: CommandContext, settings: CommunitySettings, block
     `Outputs fal flags as NSFW: **${settings.nsfwPolicy}** (${POLICY_WORDS[settings.nsfwPolicy]})`,
     `Other outputs: **${settings.otherPolicy}** (${POLICY_WORDS[settings.otherPolicy]})`,
     `Allowed models: ${models}`,
-    `Daily cap per member: ${settings.dailyCap === null ? 'none' : `${settings.dailyCap} generations`}`,
+    `Daily cap per member: ${settings.dailyCap === null ? 'none' : settings.dailyCap === 1 ? '1 generation' : `${settings.dailyCap} generations`}`,
     `Moderators: ${[platformModerators, ...named].join(', ')}`,
     `Blocklist: ${blocklistSize === 1 ? '1 entry' : `${blocklistSize} entries`} (\`/mod blocklist list\`)`,
   ];

@@ -138,7 +138,7 @@ export function userMessage(error: unknown, words: PlatformWords = DEFAULT_WORDS
     case 'MODEL_NOT_ALLOWED':
       return `${sentence(details.reason ?? `${words.community} does not allow that model`)}${details.allowed?.length ? ` Allowed here: ${details.allowed.join(', ')}.` : ''}`;
     case 'DAILY_LIMIT':
-      return `You have reached ${words.community}'s limit of ${details.limit ?? 'its'} generations a day.${details.until ? ` Your next one frees up at ${new Date(details.until).toISOString().slice(11, 16)} UTC.` : ''}`;
+      return `You have reached ${words.community}'s limit of ${details.limit === 1 ? '1 generation' : `${details.limit ?? 'its'} generations`} a day.${details.until ? ` Your next one frees up at ${new Date(details.until).toISOString().slice(11, 16)} UTC.` : ''}`;
     case 'NOT_MODERATOR':
       return `Only moderators of ${words.community} can do that.${details.reason ? ` ${sentence(details.reason)}` : ''}`;
     case 'INVALID_KEY':

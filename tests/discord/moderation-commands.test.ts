@@ -289,7 +289,7 @@ describe('/mod on Discord', () => {
     const submitsBefore = h.fal.submits(SCHNELL).length;
     await generated(capped, { prompt: 'a marble bust' });
     expect(h.fal.submits(SCHNELL)).toHaveLength(submitsBefore + 1);
-    expect(await refusedImagine(capped, { prompt: 'another marble bust' })).toMatch(/^You have reached this server's limit of 1 generations a day\. Your next one frees up at \d\d:\d\d UTC\.$/);
+    expect(await refusedImagine(capped, { prompt: 'another marble bust' })).toMatch(/^You have reached this server's limit of 1 generation a day\. Your next one frees up at \d\d:\d\d UTC\.$/);
     // The cap is per member: someone else still may.
     const other = (await h.memberWithKey('uncapped')).user;
     await generated(other, { prompt: 'a bronze bust' });

@@ -278,7 +278,7 @@ describe('moderation on Slack: /mod, moderators, blocklist and bans', () => {
   it('the daily cap and the allowed models refuse before fal; moderators see and change them', async () => {
     const { user: busy } = await h.memberWithKey('busybee');
     const set = await mod(admin, 'settings daily_cap=1 models=schnell');
-    expect(set.text).toContain('Daily cap per member: 1 generations');
+    expect(set.text).toContain('Daily cap per member: 1 generation');
     expect(set.text).toContain('Allowed models: FLUX.1 [schnell]');
     try {
       // The form offers only what is allowed here.
@@ -289,7 +289,7 @@ describe('moderation on Slack: /mod, moderators, blocklist and bans', () => {
       expect(modelBlock?.element?.options?.map((option) => option.value)).toEqual(['fal-ai/flux/schnell']);
       await refusedGeneration(busy, 'a bee --model dev', /allow only some image models, and FLUX\.1 \[dev\] is not one of them.*Allowed here: schnell/s);
       expect((await d.imagine(busy, 'the first bee')).status).toBe('succeeded');
-      await refusedGeneration(busy, 'a second bee', "You have reached this workspace's limit of 1 generations a day.");
+      await refusedGeneration(busy, 'a second bee', "You have reached this workspace's limit of 1 generation a day.");
       expect(d.jobsOf(busy).map((job) => job.prompt)).toEqual(['the first bee']);
     } finally {
       const reset = await mod(admin, 'settings daily_cap=0 models=all');
