@@ -259,6 +259,7 @@ async function startOwner(config: Config, options: AppOptions, shared: SharedPar
       Object.entries(repos.jobs.countJobsByStatus()).map(([status, count]) => [{ status }, count]),
     ),
   );
+  metrics.add(new CollectedGauge('atelier_results_held', "Results waiting for a moderator's review", () => [[{}, repos.jobs.countHeld()]]));
   metrics.add(
     new CollectedGauge('atelier_queue_jobs', 'Jobs in the BullMQ queues, by queue and state', async () => {
       const states = ['waiting', 'active', 'delayed', 'failed', 'prioritized'] as const;
@@ -280,6 +281,7 @@ async function startOwner(config: Config, options: AppOptions, shared: SharedPar
     keyring,
     logger,
     cancelJob: async (job) => service?.cancelJob(job),
+    metrics,
   });
   service = new GenerationService({
     moderation,

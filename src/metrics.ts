@@ -95,6 +95,9 @@ export class MetricsRegistry {
   );
   readonly rehostedBytes = this.add(new Counter('atelier_rehosted_bytes_total', 'Bytes of fal outputs copied into our storage'));
   readonly jobsFinished = this.add(new Counter('atelier_jobs_finished_total', 'Generation jobs finished, by outcome and error code'));
+  readonly moderationActions = this.add(
+    new Counter('atelier_moderation_actions_total', "Moderation actions by kind, the communities' policies (holds, blocks) included"),
+  );
 
   add<T extends Metric>(metric: T): T {
     this.metrics.push(metric);

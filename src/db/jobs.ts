@@ -73,6 +73,7 @@ export class JobRepository {
   readonly #setReviewState;
   readonly #holdAssets;
   readonly #changeReviewState;
+  readonly #countHeld;
 
   constructor(db: Database, now: () => number) {
     this.#now = now;
@@ -118,6 +119,7 @@ export class JobRepository {
       'UPDATE jobs SET review_state = ? WHERE id = ? AND review_state IS ?',
     );
     this.#holdAssets = db.prepare<[number, string]>('UPDATE assets SET held = ? WHERE job_id = ?');
+    this.#countHeld = db.prepare<[], number>("SELECT count(*) FROM jobs WHERE review_state = 'held'").pluck();
     this.#changeReviewState = db.transaction((id: string, from: Job['reviewState'], to: Job['reviewState']): boolean => {
       if (this.#setReviewState.run(to, id, from).changes === 0) return false;
       this.#holdAssets.run(to === 'held' ? 1 : 0, id);
@@ -207,6 +209,11 @@ export class JobRepository {
    */
   changeReviewState(id: string, from: Job['reviewState'], to: Job['reviewState']): boolean {
     return this.#changeReviewState.immediate(id, from, to);
+  }
+
+  /** Results waiting for a moderator, across communities. */
+  countHeld(): number {
+    return this.#countHeld.get() ?? 0;
   }
 
   /** Oldest first. */

@@ -220,6 +220,8 @@ export const MIGRATIONS: readonly Migration[] = [
       -- A held job's outputs wait for a moderator: not posted, not in other members' galleries.
       ALTER TABLE jobs ADD COLUMN review_state TEXT CHECK (review_state IN ('held', 'approved', 'rejected'));
       ALTER TABLE assets ADD COLUMN held INTEGER NOT NULL DEFAULT 0 CHECK (held IN (0, 1));
+      -- Held results waiting for a moderator are few: the metrics count them without a scan.
+      CREATE INDEX jobs_held ON jobs (review_state) WHERE review_state = 'held';
 
       CREATE TABLE mod_actions (
         id           INTEGER PRIMARY KEY,

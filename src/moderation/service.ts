@@ -17,6 +17,7 @@ import type { Queues } from '../jobs/queues.js';
 import { openReply } from '../jobs/reply-seal.js';
 import type { RequestModeration } from '../jobs/service.js';
 import type { Logger } from '../logger.js';
+import type { MetricsRegistry } from '../metrics.js';
 import type { GalleryService } from '../services/gallery.js';
 import { approvedNote, outputReviewMessage, removedNote, reportReviewMessage, type ReviewStatus } from './messages.js';
 import { canonicalPattern, compileBlocklist, compilePattern, judgeOutputs, PatternError, type Blocklist } from './policy.js';
@@ -45,6 +46,8 @@ export interface ModerationServiceOptions {
   logger: Logger;
   /** Stops a queued or running job on whichever host holds it. */
   cancelJob(job: Job): Promise<void>;
+  /** Counts actions for /metrics. */
+  metrics?: MetricsRegistry;
 }
 
 const DAY_MS = 24 * 3600_000;
@@ -516,6 +519,7 @@ export class ModerationService implements DeliveryModeration, RequestModeration 
 
   private audit(actor: CommunityMember, action: string, target: string | null, reason: string | null): void {
     this.options.repos.moderation.log({ platform: actor.platform, workspaceId: actor.workspaceId, actor: actor.platformUserId, action, target, reason });
+    this.options.metrics?.moderationActions.inc({ action });
   }
 
   /** The platform user id of a job's owner, for a job of this community. */

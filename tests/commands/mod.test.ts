@@ -306,6 +306,7 @@ describe('moderation', () => {
       const heldCard = ownGallery.lastReply().message.cards?.find((card) => card.title?.endsWith('a held picture'));
       expect(heldCard?.fields).toContainEqual({ name: 'Status', value: "Waiting for a moderator's review" });
 
+      expect(await h.owner.metrics.render()).toMatch(/^atelier_results_held 1$/m);
       const refused = await h.press(`modok:${job.id}`, { user: testUser('nobody') });
       expect(refused.lastText()).toBe('Only moderators of this server can do that.');
       expect(h.harness.deliverer.forJob(job.id)).toHaveLength(1);
@@ -321,6 +322,10 @@ describe('moderation', () => {
       expect(h.services.gallery.publicOf(maker, { limit: 10 }).items.map((item) => item.id)).toContain(asset!.id);
       // A second Approve changes nothing.
       expect((await h.press(`modok:${job.id}`, moderator())).lastText()).toBe('Another moderator decided on this result already.');
+      const metrics = await h.owner.metrics.render();
+      expect(metrics).toMatch(/^atelier_results_held 0$/m);
+      expect(metrics).toMatch(/^atelier_moderation_actions_total\{action="hold"\} \d+$/m);
+      expect(metrics).toMatch(/^atelier_moderation_actions_total\{action="approve"\} \d+$/m);
       expect(h.harness.deliverer.forJob(job.id)).toHaveLength(2);
     });
 

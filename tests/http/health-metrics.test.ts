@@ -334,6 +334,6 @@ describe('MetricsRegistry text format', () => {
 
   it('renders every default family even before anything happened', async () => {
     const families = parseExposition(await new MetricsRegistry().render());
-    expect([...families.keys()]).toEqual(['atelier_fal_request_seconds', 'atelier_rehosted_bytes_total', 'atelier_jobs_finished_total']);
+    expect([...families.keys()]).toEqual(['atelier_fal_request_seconds', 'atelier_rehosted_bytes_total', 'atelier_jobs_finished_total', 'atelier_moderation_actions_total']);
   });
 });
