@@ -67,8 +67,11 @@ export interface Deliverer {
 
 /** How the moderation service reaches a platform: messages in a review channel, and private notes to members. */
 export interface ModerationOutlet {
-  /** Posts a message in a channel of the community; `assets` are shown (attached where the platform allows). */
-  post(channelId: string, message: Message, assets: readonly DeliveredAsset[]): Promise<PostedMessage>;
+  /**
+   * Posts a message in a channel of the community; `assets` are shown (attached where the platform
+   * allows). `copies`: files posted beside it, which a removal takes down like the result's own.
+   */
+  post(channelId: string, message: Message, assets: readonly DeliveredAsset[]): Promise<PostedMessage & { copies?: PostedMessage[] }>;
   /** Replaces a posted message; only `assets` stay shown (a removed output's copy goes). A message already gone is fine. */
   edit(post: PostedMessage, message: Message, assets: readonly DeliveredAsset[]): Promise<void>;
   /** A private message to a member (a DM); false when they cannot receive one. */

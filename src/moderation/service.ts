@@ -1,6 +1,6 @@
 import type { MemberStanding } from '../../commands/context.js';
 import type { Keyring } from '../crypto/keyring.js';
-import type { Asset, CommunitySettings, DailyCap, Job, ModAction, Repositories, ReviewPost, SettingsPatch } from '../db/index.js';
+import type { Asset, CommunitySettings, DailyCap, Job, ModAction, Repositories, ReviewPost, ReviewPostKind, SettingsPatch } from '../db/index.js';
 import type { CommunityRef, OutputPolicy, Platform, UserRef } from '../domain.js';
 import { AppError } from '../errors.js';
 import {
@@ -328,7 +328,14 @@ export class ModerationService implements DeliveryModeration, RequestModeration 
       status: job.reviewState === 'held' ? 'held' : 'posted',
     });
     const posted = await outlet.post(channelId, message, assets);
-    repos.moderation.recordReviewPost({ jobId, assetId: null, kind: 'output', platform: job.platform, ...posted });
+    this.recordReviewPost(job, null, 'output', posted);
+  }
+
+  private recordReviewPost(job: Job, assetId: string | null, kind: ReviewPostKind, posted: PostedMessage & { copies?: PostedMessage[] }): void {
+    const { repos } = this.options;
+    repos.moderation.recordReviewPost({ jobId: job.id, assetId, kind, platform: job.platform, channelId: posted.channelId, messageId: posted.messageId });
+    // Uploaded copies are the job's posts like any other: every removal takes them down.
+    if (posted.copies?.length) repos.posts.record(job.id, posted.copies.map((copy) => ({ platform: job.platform, ...copy, kind: 'review' })));
   }
 
   // ── decisions ─────────────────────────────────────────────────────────────────────────────────
@@ -455,7 +462,7 @@ export class ModerationService implements DeliveryModeration, RequestModeration 
     }
     // The first report, or a report after a moderator kept the output: a new message (decided ones stay as they are).
     const posted = await outlet.post(channelId, message, [shown]);
-    repos.moderation.recordReviewPost({ jobId: job.id, assetId, kind: 'report', platform: job.platform, ...posted });
+    this.recordReviewPost(job, assetId, 'report', posted);
   }
 
   /** Re-renders the job's review messages after a decision; a decided message closes. */

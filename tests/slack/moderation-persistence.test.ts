@@ -21,12 +21,12 @@ describe('moderation on Slack: uploaded files and restarts', () => {
   const assetsOf = (job: Job): Asset[] => owned().repos.assets.listJobAssets(job.id);
   const shareUrl = (asset: Asset) => `${h.harness.baseUrl}/s/${asset.shareId}`;
 
-  /** The Slack file ids the app recorded for each output of the job (`file:<id>:<asset>` posts). */
-  const uploadedFiles = (job: Job): Map<string, string> =>
+  /** The Slack file ids the app recorded for each output of the job (`file:<id>:<asset>` posts), where it was asked or in review. */
+  const uploadedFiles = (job: Job, kind: 'result' | 'review' = 'result'): Map<string, string> =>
     new Map(
       owned()
         .repos.posts.forJob(job.id)
-        .filter((post) => post.messageId.startsWith('file:'))
+        .filter((post) => post.kind === kind && post.messageId.startsWith('file:'))
         .map((post) => {
           const [, fileId = '', assetId = ''] = post.messageId.split(':');
           return [assetId, fileId];
@@ -70,10 +70,15 @@ describe('moderation on Slack: uploaded files and restarts', () => {
     for (const fileId of files.values()) expect(h.slack.file(fileId)).toBeDefined();
     const post = await h.slack.waitFor(() => d.resultPost(job), 10_000, 'the result post');
 
-    // Slack cannot reach our media URLs here: the mirror shows the share links, not image blocks of them.
+    // Slack cannot reach our media URLs here: the mirror shows the share links, not image blocks of
+    // them, and the files are uploaded beside it for the moderators to see.
     const mirror = await d.mirrorOf(job, review);
     expect(mirror.blocks.some((block) => block['type'] === 'image')).toBe(false);
     for (const asset of assets) expect(wording(mirror)).toContain(shareUrl(asset));
+    const reviewFiles = await h.slack.waitFor(() => uploadedFiles(job, 'review').size === 2 && uploadedFiles(job, 'review'), 10_000, 'the review copies');
+    for (const fileId of reviewFiles.values()) {
+      expect(h.slack.messages(review).some((message) => message.files.some((file) => file.id === fileId))).toBe(true);
+    }
 
     // One output first: only its file goes, the post keeps the other.
     const first = await d.throughForm(mirror, 'Remove 1', admin, 'the first one', `modrmform:${job.id}:0`);
@@ -82,6 +87,9 @@ describe('moderation on Slack: uploaded files and restarts', () => {
     const secondFile = files.get(assets[1]!.id)!;
     await h.slack.waitFor(() => h.slack.deletedFile(firstFile), 10_000, 'the first file deleted');
     expect(h.slack.file(firstFile)).toBeUndefined();
+    // Its copy in the review channel goes too; the other's stays.
+    expect(await filesInfo(reviewFiles.get(assets[0]!.id)!)).toMatchObject({ ok: false, error: 'file_deleted' });
+    expect(await filesInfo(reviewFiles.get(assets[1]!.id)!)).toMatchObject({ ok: true });
     expect(await filesInfo(firstFile)).toMatchObject({ ok: false, error: 'file_deleted' });
     expect(h.slack.file(secondFile)).toBeDefined();
     expect(await filesInfo(secondFile)).toMatchObject({ ok: true });
@@ -96,6 +104,7 @@ describe('moderation on Slack: uploaded files and restarts', () => {
     expect(rest.text).toMatch(/^Removed/);
     await h.slack.waitFor(() => h.slack.deletedFile(secondFile), 10_000, 'the second file deleted');
     expect(await filesInfo(secondFile)).toMatchObject({ ok: false, error: 'file_deleted' });
+    expect(await filesInfo(reviewFiles.get(assets[1]!.id)!)).toMatchObject({ ok: false, error: 'file_deleted' });
     await h.slack.waitFor(() => h.slack.message(h.general, post.ts)?.deleted, 10_000, 'the post deleted');
     // The messages that shared the files show no file any more.
     for (const fileId of [firstFile, secondFile]) {
@@ -112,11 +121,11 @@ describe('moderation on Slack: uploaded files and restarts', () => {
     const again = await d.throughForm(mirror, 'Remove all', admin, 'again', `modrmform:${job.id}:`);
     expect(again.text).toContain('removed already');
     expect(h.slack.calls('files.delete')).toHaveLength(deletes);
-    // Each file was deleted once, successfully.
-    expect(h.slack.calls('files.delete').slice(deletesBefore).map((call) => [call.params['file'], call.ok])).toEqual([
-      [firstFile, true],
-      [secondFile, true],
-    ]);
+    // Each file (the posted ones and their review copies) was deleted once, successfully.
+    const deleted = h.slack.calls('files.delete').slice(deletesBefore).map((call) => [call.params['file'], call.ok]);
+    expect(deleted.sort()).toEqual(
+      [firstFile, secondFile, ...reviewFiles.values()].map((fileId) => [fileId, true]).sort(),
+    );
   });
 
   it('a file deleted on Slack already does not stop a removal', async () => {

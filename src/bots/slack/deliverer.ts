@@ -145,7 +145,7 @@ export class SlackDeliverer implements Deliverer, ModerationOutlet {
     const thread = route.threadTs ?? route.statusTs ?? undefined;
     const posted: PostedMessage[] = [];
     try {
-      const uploads = await this.uploadFiles(route, delivery.assets, thread);
+      const uploads = await this.uploadFiles(route.channelId, delivery.assets.filter((asset) => this.uploads(asset)), thread);
       posted.push(...uploads.map((upload) => ({ channelId: route.channelId, messageId: `${FILE_POST_PREFIX}${upload.fileId}:${upload.assetId}` })));
       const message = this.withoutUploaded(resultMessage(delivery), delivery.assets);
       const result = await this.client.chat.postMessage({ channel: route.channelId, ...toSlackMessage(message), ...(thread ? { thread_ts: thread } : {}) });
@@ -170,20 +170,19 @@ export class SlackDeliverer implements Deliverer, ModerationOutlet {
     return (this.options.uploadResults || asset.kind === 'video') && asset.bytes <= this.maxUploadBytes;
   }
 
-  /** Files go up when results are not served from a URL Slack can reach, and videos small enough to play inline. */
-  private async uploadFiles(route: SlackReplyRoute, assets: DeliveredAsset[], thread: string | undefined): Promise<Array<{ fileId: string; assetId: string }>> {
+  /** Uploads the outputs' files to a channel (in a thread when given). */
+  private async uploadFiles(channelId: string, assets: readonly DeliveredAsset[], thread: string | undefined): Promise<Array<{ fileId: string; assetId: string }>> {
     const uploaded: Array<{ fileId: string; assetId: string }> = [];
-    for (const [index, asset] of assets.entries()) {
-      if (!this.uploads(asset)) continue;
+    for (const asset of assets) {
       const { body } = await this.storage.read(asset.storageKey);
       const chunks: Buffer[] = [];
       for await (const chunk of body) chunks.push(chunk as Buffer);
       const file = {
         file: Buffer.concat(chunks),
-        filename: `atelier-${asset.shareId.slice(0, 8)}-${index + 1}.${extensionFor(asset.contentType)}`,
+        filename: `atelier-${asset.shareId.slice(0, 8)}-${asset.position + 1}.${extensionFor(asset.contentType)}`,
         title: asset.prompt.slice(0, 250),
       };
-      const result = await this.client.filesUploadV2(thread ? { ...file, channel_id: route.channelId, thread_ts: thread } : { ...file, channel_id: route.channelId });
+      const result = await this.client.filesUploadV2(thread ? { ...file, channel_id: channelId, thread_ts: thread } : { ...file, channel_id: channelId });
       const fileIds = (result.files ?? []).flatMap((entry) => (entry.files ?? []).map((file) => file.id)).filter((id): id is string => typeof id === 'string');
       uploaded.push(...fileIds.map((fileId) => ({ fileId, assetId: asset.id })));
     }
@@ -238,11 +237,15 @@ export class SlackDeliverer implements Deliverer, ModerationOutlet {
     return false;
   }
 
-  /** A review-channel message. Outputs show as image blocks of our URLs, unless Slack cannot reach them (then as links). */
-  async post(channelId: string, message: Message, assets: readonly DeliveredAsset[]): Promise<PostedMessage> {
+  /**
+   * A review-channel message. Outputs show as image blocks of our URLs; when Slack cannot reach them
+   * (SLACK_UPLOAD_RESULTS), their files are uploaded beside it, so moderators see what they judge.
+   */
+  async post(channelId: string, message: Message, assets: readonly DeliveredAsset[]): Promise<PostedMessage & { copies: PostedMessage[] }> {
+    const uploaded = this.options.uploadResults ? await this.uploadFiles(channelId, assets.filter((asset) => asset.bytes <= this.maxUploadBytes), undefined) : [];
     const posted = await this.client.chat.postMessage({ channel: channelId, ...toSlackMessage(this.reviewable(message, assets)) });
     if (!posted.ts) throw new Error('Slack returned no message ts');
-    return { channelId, messageId: posted.ts };
+    return { channelId, messageId: posted.ts, copies: uploaded.map((upload) => ({ channelId, messageId: `${FILE_POST_PREFIX}${upload.fileId}:${upload.assetId}` })) };
   }
 
   async edit(post: PostedMessage, message: Message, assets: readonly DeliveredAsset[]): Promise<void> {
