@@ -2,7 +2,6 @@ import { z } from 'zod';
 import { FreeformParamsError, parseFreeformParams } from '../src/catalog/freeform.js';
 import type { AssetKind, InputBucket } from '../src/domain.js';
 import { AppError } from '../src/errors.js';
-import { looksLikeFalKey } from '../src/services/keys.js';
 import { wordsFor } from '../src/words.js';
 import type { InputFileRef } from '../src/jobs/types.js';
 import type { Attachment, CommandContext } from './context.js';
@@ -90,11 +89,7 @@ export async function startGeneration(
   /** Already-typed params (a Rerun reuses the validated input of the original job). */
   presetParams: Record<string, unknown> = {},
 ): Promise<void> {
-  // Checked before anything is posted: a key pasted into a command must not show in the channel,
-  // be stored as a prompt, or travel to fal.
-  if (looksLikeFalKey(input.prompt) || (input.params !== undefined && looksLikeFalKey(input.params))) {
-    throw new AppError('NOT_ALLOWED', 'fal key in a command', { reason: keyInTextRefusal(ctx.platform) });
-  }
+  // A key typed into the options was refused before this runs (commands/index.ts).
   await ctx.defer({ private: input.private ?? false });
   const typed = parseParams(input.params);
   const params = typed || Object.keys(presetParams).length ? { ...presetParams, ...typed } : undefined;

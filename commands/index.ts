@@ -2,10 +2,11 @@ import { z } from 'zod';
 import { AppError, toAppError } from '../src/errors.js';
 import type { Logger } from '../src/logger.js';
 import { wordsFor, type PlatformWords } from '../src/words.js';
-import { cancelComponent, help, jobs, key, keyComponents, models } from './account.js';
+import { looksLikeFalKey } from '../src/services/keys.js';
+import { cancelComponent, help, jobs, key, keyComponents, KEY_FORM, models } from './account.js';
 import type { CommandContext } from './context.js';
 import { parseComponentId, type CommandDefinition, type ComponentHandler, type Services } from './define.js';
-import { animate, imagine } from './generate.js';
+import { animate, imagine, keyInTextRefusal } from './generate.js';
 import { gallery, galleryComponents } from './gallery.js';
 import { mod, reviewComponents } from './mod.js';
 import { errorReply } from './render.js';
@@ -82,6 +83,18 @@ function invalidOptions(error: z.ZodError, rawOptions: Record<string, unknown>, 
   return new AppError('INVALID_PARAMS', reason, { field, reason });
 }
 
+/**
+ * A key typed where keys do not belong (a prompt, a reason, a blocklist entry) is refused before any
+ * handler sees it: it must not be posted, stored, logged or sent to fal. Only the key form takes one.
+ */
+function refuseKeyInText(ctx: CommandContext, values: Iterable<unknown>): void {
+  for (const value of values) {
+    if (typeof value === 'string' && looksLikeFalKey(value)) {
+      throw new AppError('NOT_ALLOWED', 'fal key in typed text', { reason: keyInTextRefusal(ctx.platform) });
+    }
+  }
+}
+
 /** Runs a slash command with the raw options the adapter collected. */
 export async function runCommand(name: string, rawOptions: Record<string, unknown>, ctx: CommandContext, services: Services, logger: Logger): Promise<void> {
   const command = findCommand(name);
@@ -90,6 +103,7 @@ export async function runCommand(name: string, rawOptions: Record<string, unknow
     if (ctx.isDirectMessage && !command.dm) {
       throw new AppError('NOT_ALLOWED', 'not in DMs', { reason: 'That command works in a server channel, not in a direct message.' });
     }
+    refuseKeyInText(ctx, Object.values(rawOptions));
     const parsed = command.input.safeParse(rawOptions);
     if (!parsed.success) throw invalidOptions(parsed.error, rawOptions, wordsFor(ctx.platform));
     await command.run(ctx, parsed.data, services);
@@ -110,6 +124,7 @@ export async function runComponent(
   try {
     const component = componentsByName.get(handler);
     if (!component) throw new AppError('NOT_FOUND', `unknown component ${handler}`, { reason: 'That button no longer works.' });
+    if (formValues && handler !== KEY_FORM) refuseKeyInText(ctx, Object.values(formValues));
     await component.run(ctx, args, services, formValues);
   } catch (error) {
     await answerError(ctx, error, logger, `component ${handler}`);

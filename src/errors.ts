@@ -1,3 +1,4 @@
+import { sentence } from './text.js';
 import { DEFAULT_WORDS, type PlatformWords } from './words.js';
 
 /**
@@ -95,8 +96,6 @@ export function fromSerialized(value: SerializedError): AppError {
   return new AppError(value.code, value.message, value.details, { retryable: value.retryable });
 }
 
-/** Ends a clause with exactly one full stop, whatever punctuation the reason already had. */
-const sentence = (text: string) => `${text.trim().replace(/[.!\s]+$/, '')}.`;
 
 const formatBytes = (bytes: number) =>
   bytes >= 1024 * 1024 ? `${Math.round((bytes / (1024 * 1024)) * 10) / 10} MiB` : `${Math.round(bytes / 1024)} KiB`;

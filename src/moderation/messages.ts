@@ -3,6 +3,7 @@ import { componentId } from '../../commands/define.js';
 import { getModel } from '../catalog/index.js';
 import type { Job, ModAction } from '../db/index.js';
 import type { DeliveredAsset } from '../jobs/deliver.js';
+import { sentence } from '../text.js';
 
 /**
  * What moderators read in their review channel, platform-neutral like every other message. Buttons
@@ -39,8 +40,7 @@ export function removedNote(by: string, reason: string | null, positions?: reado
   // The owner and the policy give no reason worth repeating; a moderator's is the point.
   if (by === 'owner') return `Deleted by its owner${which}. The files and share links are gone.`;
   if (by === 'policy') return `Blocked by the policy${which}. The files and share links are gone.`;
-  // The reason ends its sentence: "…: too graphic. The files…", not "…: too graphic The files…".
-  return `Removed by <@${by}>${which}${reason ? `: ${clip(reason.trim(), 300).replace(/[.!?\s]*$/, '')}.` : '.'} The files and share links are gone.`;
+  return `Removed by <@${by}>${which}${reason ? `: ${sentence(clip(reason.trim(), 300))}` : '.'} The files and share links are gone.`;
 }
 
 function outputCards(review: Pick<OutputReview, 'job' | 'assets' | 'ownerId' | 'postLink'>): Card[] {

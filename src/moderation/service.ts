@@ -17,6 +17,7 @@ import type { Queues } from '../jobs/queues.js';
 import { openReply } from '../jobs/reply-seal.js';
 import type { RequestModeration } from '../jobs/service.js';
 import type { Logger } from '../logger.js';
+import { sentence } from '../text.js';
 import type { MetricsRegistry } from '../metrics.js';
 import type { GalleryService } from '../services/gallery.js';
 import { approvedNote, outputReviewMessage, removedNote, reportReviewMessage, type ReviewStatus } from './messages.js';
@@ -61,7 +62,7 @@ export function memberRef(community: CommunityRef, platformUserId: string): User
 const communityOf = (job: Pick<Job, 'platform' | 'workspaceId'>): CommunityRef => ({ platform: job.platform, workspaceId: job.workspaceId });
 const clip = (text: string, max: number) => (text.length > max ? `${text.slice(0, max - 1).trimEnd()}…` : text);
 /** A moderator's reason as the end of a sentence: ": reason." (or "." without one). */
-const because = (reason: string | null) => (reason ? `: ${reason.trim().replace(/[.!?\s]*$/, '')}.` : '.');
+const because = (reason: string | null) => (reason ? `: ${sentence(reason)}` : '.');
 
 /** The words for a policy that keeps an output off the channel. */
 function blockReason(nsfw: boolean): string {

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DeliveredAsset } from '../../src/jobs/deliver.js';
 import { testUser } from '../helpers/app.js';
 import type { MemoryContext } from '../helpers/memory-context.js';
-import { CommandsHarness, succeeded, type TestUser } from './support.js';
+import { CommandsHarness, succeeded, type TestUser } from '../helpers/commands.js';
 
 describe('/gallery, its pages and filters, and deleting results', () => {
   let h: CommandsHarness;

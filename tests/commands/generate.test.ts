@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { deliveryMessage } from '../../commands/index.js';
 import { makePng } from '../fakes/fal-fixtures.js';
-import { CommandsHarness, succeeded } from './support.js';
+import { CommandsHarness, succeeded } from '../helpers/commands.js';
 
 describe('/imagine and /animate through the commands layer', () => {
   let h: CommandsHarness;

@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { deliveryMessage } from '../../commands/index.js';
 import { testUser } from '../helpers/app.js';
-import { CommandsHarness, succeeded } from './support.js';
+import { CommandsHarness, succeeded } from '../helpers/commands.js';
 
 describe('/jobs and the Cancel button', () => {
   let h: CommandsHarness;

@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { newFalKey, testUser } from '../helpers/app.js';
 import { MemoryContext } from '../helpers/memory-context.js';
-import { CommandsHarness } from './support.js';
+import { CommandsHarness } from '../helpers/commands.js';
 
 describe('/key: registration happens only in a DM, through a form', () => {
   let h: CommandsHarness;

@@ -4,7 +4,7 @@ import { COMMANDS, runCommand, runComponent, suggest } from '../../commands/inde
 import { getModel, listModels } from '../../src/catalog/index.js';
 import { testUser } from '../helpers/app.js';
 import { MemoryContext } from '../helpers/memory-context.js';
-import { CommandsHarness } from './support.js';
+import { CommandsHarness } from '../helpers/commands.js';
 
 describe('/models, /help and the one error handler', () => {
   let h: CommandsHarness;

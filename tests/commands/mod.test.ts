@@ -1,8 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Job } from '../../src/db/index.js';
-import { eventually, testUser, type RecordedPost, type RecordingOutlet } from '../helpers/app.js';
+import { eventually, newFalKey, testUser, type RecordedPost, type RecordingOutlet } from '../helpers/app.js';
 import type { MemoryContext } from '../helpers/memory-context.js';
-import { CommandsHarness, succeeded, type TestUser } from './support.js';
+import { CommandsHarness, succeeded, type TestUser } from '../helpers/commands.js';
 
 /**
  * Moderation through the commands layer (the platform-neutral part both adapters share): the /mod
@@ -95,6 +95,33 @@ describe('moderation', () => {
       expect(h.services.moderation.blocklist(community())).toEqual([]);
       expect(h.services.moderation.isBanned(community(), maker.platformUserId)).toBe(false);
       expect(h.services.moderation.recentActions(community(), 100)).toHaveLength(logged);
+    });
+
+    it('refuses a fal key typed into any text (a reason, a pattern, a report), storing and showing nothing', async () => {
+      const secret = newFalKey();
+      await setReviewChannel();
+      const { job } = await imagine('a picture with a careless report');
+      const [asset] = h.owner.repos.assets.listJobAssets(job.id);
+      const logged = h.services.moderation.recentActions(community(), 100).length;
+      const postsBefore = outlet.posts.length;
+      const attempts = [
+        await mod({ subcommand: 'ban', user: maker.platformUserId, reason: `because ${secret}` }),
+        await mod({ group: 'blocklist', subcommand: 'add', pattern: secret }),
+        await h.press(`reportform:${asset!.id}`, { user: testUser('careless') }, { reason: `my key is ${secret}` }),
+        await h.press(`modrmform:${job.id}:`, moderator(), { reason: secret }),
+      ];
+      for (const ctx of attempts) {
+        expect(ctx.lastReply().private).toBe(true);
+        expect(ctx.lastText()).toMatch(/^That looks like a fal key\. It was not stored/);
+        expect(ctx.lastText()).not.toContain(secret);
+      }
+      expect(h.services.moderation.isBanned(community(), maker.platformUserId)).toBe(false);
+      expect(h.services.moderation.blocklist(community())).toEqual([]);
+      expect(h.owner.repos.reports.forAsset(asset!.id)).toEqual([]);
+      expect(h.owner.repos.assets.getAsset(asset!.id)?.removedAt).toBeNull();
+      expect(h.services.moderation.recentActions(community(), 100)).toHaveLength(logged);
+      expect(outlet.posts.slice(postsBefore).filter((post) => JSON.stringify(post.message).includes(secret))).toEqual([]);
+      expect(h.harness.logs.text).not.toContain(secret);
     });
 
     it('is not for direct messages', async () => {

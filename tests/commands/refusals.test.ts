@@ -3,7 +3,7 @@ import { PROMPT_MAX_LENGTH } from '../../commands/generate.js';
 import { makePng } from '../fakes/fal-fixtures.js';
 import { testUser } from '../helpers/app.js';
 import type { MemoryContext } from '../helpers/memory-context.js';
-import { CommandsHarness, succeeded, type TestUser } from './support.js';
+import { CommandsHarness, succeeded, type TestUser } from '../helpers/commands.js';
 
 /**
  * Every request that cannot work is refused before a job exists and before anything reaches fal:

@@ -45,6 +45,7 @@ import {
   seededBytes,
   sha256Of,
 } from './fal-fixtures.js';
+import { flattenHeaders, sleep } from './http.js';
 
 // ---------------------------------------------------------------------------------------------
 // Public types
@@ -416,20 +417,11 @@ function isFalHost(host: string, domain: 'fal.media' | 'fal.ai' | 'fal.run'): bo
   return host === domain || host.endsWith(`.${domain}`);
 }
 
-function flattenHeaders(headers: IncomingMessage['headers']): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (value !== undefined) out[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : value;
-  }
-  return out;
-}
-
 function matchesUrl(pattern: string | RegExp | undefined, url: string): boolean {
   if (pattern === undefined) return true;
   return typeof pattern === 'string' ? url.includes(pattern) : pattern.test(url);
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 function keyFrom(headers: Record<string, string>): string | undefined {
   const match = /^Key\s+(.+)$/i.exec(headers['authorization'] ?? '');

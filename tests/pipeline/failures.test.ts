@@ -4,8 +4,9 @@ import { userMessage, type ErrorCode } from '../../src/errors.js';
 import type { Delivery } from '../../src/jobs/deliver.js';
 import type { GenerateProgress } from '../../src/jobs/types.js';
 import { makePng } from '../fakes/fal-fixtures.js';
-import { falErrors, startFakeFal, type FakeFal } from '../fakes/fal-server.js';
-import { AttachmentServer, newFalKey, startTestApp, testUser, type TestApp } from '../helpers/app.js';
+import { falErrors, type FakeFal } from '../fakes/fal-server.js';
+import { testUser, type AttachmentServer, type TestApp } from '../helpers/app.js';
+import { CommandsHarness } from '../helpers/commands.js';
 
 /** Every failure class fal can answer maps to one code and one user text; retryable ones are retried. */
 describe('generation failures', () => {
@@ -13,24 +14,19 @@ describe('generation failures', () => {
   let harness: TestApp;
   let attachments: AttachmentServer;
 
+  let h: CommandsHarness;
+
   beforeAll(async () => {
-    fake = await startFakeFal();
-    attachments = await AttachmentServer.start();
-    harness = await startTestApp({ fake });
+    h = await CommandsHarness.start();
+    ({ fake, harness, attachments } = h);
   });
   afterEach(() => fake.reset());
   afterAll(async () => {
-    await harness?.close();
-    await attachments?.close();
-    await fake?.close();
+    await h?.close();
   });
 
   async function userWithKey() {
-    const user = testUser('failing');
-    const key = newFalKey();
-    fake.addKey(key);
-    await harness.app.owner!.services.keys.register(user, key);
-    return { user, key };
+    return h.userWithKey('failing');
   }
 
   async function generate(user: ReturnType<typeof testUser>, extra: Partial<Parameters<NonNullable<TestApp['app']['owner']>['service']['enqueue']>[0]> = {}) {

@@ -3,8 +3,9 @@ import { readFile } from 'node:fs/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { imageDimensions, sniffContentType } from '../../src/storage/sniff.js';
 import { makePng } from '../fakes/fal-fixtures.js';
-import { startFakeFal, type FakeFal } from '../fakes/fal-server.js';
-import { AttachmentServer, newFalKey, startTestApp, testUser, type TestApp } from '../helpers/app.js';
+import type { FakeFal } from '../fakes/fal-server.js';
+import type { AttachmentServer, TestApp } from '../helpers/app.js';
+import { CommandsHarness } from '../helpers/commands.js';
 import { tempDir } from '../helpers/env.js';
 
 const hasFfmpeg = spawnSync('ffmpeg', ['-version']).status === 0;
@@ -24,24 +25,19 @@ describe('video posters', () => {
   let harness: TestApp;
   let attachments: AttachmentServer;
 
+  let h: CommandsHarness;
+
   beforeAll(async () => {
-    fake = await startFakeFal();
-    attachments = await AttachmentServer.start();
-    harness = await startTestApp({ fake });
+    h = await CommandsHarness.start();
+    ({ fake, harness, attachments } = h);
   });
   afterEach(() => fake.reset());
   afterAll(async () => {
-    await harness?.close();
-    await attachments?.close();
-    await fake?.close();
+    await h?.close();
   });
 
   async function userWithKey() {
-    const user = testUser('poster');
-    const key = newFalKey();
-    fake.addKey(key);
-    await harness.app.owner!.services.keys.register(user, key);
-    return user;
+    return (await h.userWithKey('poster')).user;
   }
 
   it('uses the first-frame image when no frame can be read from the video', async () => {

@@ -4,8 +4,8 @@ import type { UserRef } from '../../src/domain.js';
 import type { Delivery } from '../../src/jobs/deliver.js';
 import type { Logger } from '../../src/logger.js';
 import { startFakeFal, type FakeFal, type RecordedRequest } from '../fakes/fal-server.js';
-import { AttachmentServer, newFalKey, startTestApp, testUser, type TestApp } from '../helpers/app.js';
-import { MemoryContext, type MemoryContextOptions } from '../helpers/memory-context.js';
+import { AttachmentServer, newFalKey, startTestApp, testUser, type TestApp } from './app.js';
+import { MemoryContext, type MemoryContextOptions } from './memory-context.js';
 
 export type TestUser = UserRef & { displayName: string };
 
